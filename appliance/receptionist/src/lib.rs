@@ -1,0 +1,1 @@
+//! Deterministic front-desk dialogue policy (sans-IO).

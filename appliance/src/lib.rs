@@ -1,0 +1,1 @@
+//! The Front Desk appliance daemon and CLI (binary `frontdesk`).

@@ -1,0 +1,1 @@
+//! Encrypted practice store (SQLCipher), migrations, scheduler, practice import.

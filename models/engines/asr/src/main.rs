@@ -1,0 +1,2 @@
+//! Whisper ASR engine process (whisper-rs).
+fn main() {}

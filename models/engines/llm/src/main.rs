@@ -1,0 +1,2 @@
+//! LLM engine process (llama-cpp-2).
+fn main() {}

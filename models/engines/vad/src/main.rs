@@ -1,0 +1,2 @@
+//! Silero VAD engine process (ONNX Runtime).
+fn main() {}

@@ -1,0 +1,26 @@
+//! Model manifest, signed model bundles, the Whisper CTranslate2→ggml converter, and the small local
+//! protocol the appliance uses to talk to its engine processes.
+//!
+//! This crate must never link an inference engine (ggml, ONNX Runtime, espeak-ng): each engine lives
+//! in its own binary under `models/engines/`, because whisper-rs and llama-cpp-2 each carry a copy of
+//! ggml and one silently replaces the other when both are linked into one binary.
+
+use std::path::PathBuf;
+
+/// The concrete files one engine set runs on, resolved from an installed bundle.
+/// Every path is absolute and its hash has already been verified by the bundle installer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelPaths {
+    /// whisper.cpp ggml model (role `asr`).
+    pub asr: PathBuf,
+    /// GGUF chat model (role `llm`).
+    pub llm: PathBuf,
+    /// Piper voice: the `.onnx` model (role `tts`) ...
+    pub tts_model: PathBuf,
+    /// ... and its `.onnx.json` config (role `tts-config`).
+    pub tts_config: PathBuf,
+    /// Silero VAD ONNX model (role `vad`).
+    pub vad: PathBuf,
+    /// ONNX Runtime shared library used by TTS and VAD (role `onnxruntime`).
+    pub onnxruntime: PathBuf,
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests with real peers (baresip, SIPp, kamailio, Chromium).

@@ -5,6 +5,13 @@
 //! in its own binary under `models/engines/`, because whisper-rs and llama-cpp-2 each carry a copy of
 //! ggml and one silently replaces the other when both are linked into one binary.
 
+/// Engine protocol: frames and message types (owned by the model-engines work).
+pub mod protocol;
+/// Engine side of the protocol: the socket server each engine binary runs.
+pub mod protocol_server;
+/// Async clients for the engines (tokio).
+pub mod client;
+
 use std::path::PathBuf;
 
 /// The concrete files one engine set runs on, resolved from an installed bundle.
@@ -24,3 +31,15 @@ pub struct ModelPaths {
     /// ONNX Runtime shared library used by TTS and VAD (role `onnxruntime`).
     pub onnxruntime: PathBuf,
 }
+
+// ---- model supply chain ----
+pub mod bundle;
+pub mod convert;
+pub mod error;
+pub mod keys;
+pub mod manifest;
+pub mod sources;
+
+pub use bundle::{install, rollback, Bundle, InstalledBundle};
+pub use error::{BundleError, ModelsError};
+pub use manifest::{Manifest, ModelEntry, Role};

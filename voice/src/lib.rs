@@ -6,3 +6,7 @@
 
 pub mod error;
 pub use error::VoiceError;
+pub mod sip;
+pub mod media;
+pub mod turn;
+pub mod endpoint;

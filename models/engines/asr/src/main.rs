@@ -1,2 +1,162 @@
 //! Whisper ASR engine process (whisper-rs).
-fn main() {}
+//!
+//! `frontdesk-asr --socket PATH --model ggml.bin [--threads N] [--audio-ctx-floor N]`
+//! Serves `transcribe` on the engine protocol. Never logs transcripts or prompts (PHI).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use fd_models::protocol::{bytes_to_pcm, Request, Response, Segment, MAX_UTTERANCE_SECS};
+use fd_models::protocol_server::{serve, Engine, EngineInfo, Failure, Job};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+mod policy;
+use policy::{audio_ctx_for, is_near_silent};
+
+#[derive(Parser, Debug)]
+#[command(name = "frontdesk-asr", about = "Front Desk Whisper ASR engine")]
+struct Args {
+    /// Unix socket to listen on.
+    #[arg(long)]
+    socket: PathBuf,
+    /// whisper.cpp ggml model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Inference threads (default: min(cores, 4)).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Smallest shortened encoder window (Whisper frames of 20 ms; 1500 = full 30 s).
+    /// Shorter windows are faster but tiny.en starts dropping words below ~768.
+    #[arg(long, default_value_t = policy::DEFAULT_AUDIO_CTX_FLOOR)]
+    audio_ctx_floor: u32,
+    /// Waiting requests beyond the one running before `busy`.
+    #[arg(long, default_value_t = 4)]
+    queue: usize,
+}
+
+struct Asr {
+    // The state borrows nothing from the context in whisper-rs 0.16 (it holds an Arc), but keep
+    // the context alive for the state's lifetime anyway.
+    _ctx: WhisperContext,
+    state: WhisperState,
+    threads: u32,
+    ctx_floor: u32,
+    eot: i32,
+}
+
+fn default_threads() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1).min(4)
+}
+
+fn load(args: &Args, threads: u32) -> Result<Asr, String> {
+    if !args.model.is_file() {
+        return Err(format!("Whisper model {} is missing; reinstall the model bundle", args.model.display()));
+    }
+    let ctx = WhisperContext::new_with_params(&args.model, WhisperContextParameters::default())
+        .map_err(|e| format!("Whisper model {} could not be loaded ({e}); the file is corrupt or not a ggml model — reinstall the model bundle", args.model.display()))?;
+    let state = ctx.create_state().map_err(|e| format!("cannot allocate Whisper state: {e}"))?;
+    let eot = ctx.token_eot();
+    Ok(Asr { _ctx: ctx, state, threads, ctx_floor: args.audio_ctx_floor, eot })
+}
+
+impl Engine for Asr {
+    fn handle(&mut self, job: &Job) -> Result<(Response, Vec<u8>), Failure> {
+        let Request::Transcribe { id, sample_rate, prompt, audio_ctx } = &job.request else {
+            return Err(Failure::bad_request(format!("the ASR engine does not handle `{}`", job.request.kind())));
+        };
+        if *sample_rate != 16000 {
+            return Err(Failure::bad_request(format!("sample rate {sample_rate} Hz: the ASR engine takes 16000 Hz mono PCM")));
+        }
+        let pcm = bytes_to_pcm(&job.payload).ok_or_else(|| Failure::bad_request("audio payload has an odd number of bytes"))?;
+        if pcm.is_empty() {
+            return Err(Failure::bad_request("empty audio"));
+        }
+        if pcm.len() > (MAX_UTTERANCE_SECS * 16000) as usize {
+            return Err(Failure::bad_request(format!("audio longer than {MAX_UTTERANCE_SECS} s; split the utterance")));
+        }
+        let ctx = audio_ctx.unwrap_or_else(|| audio_ctx_for(pcm.len(), 16000, self.ctx_floor)).min(1500);
+        if is_near_silent(&pcm) {
+            return Ok((Response::Transcript { id: *id, text: String::new(), segments: vec![], audio_ctx: ctx, skipped_silence: true }, vec![]));
+        }
+        let samples: Vec<f32> = pcm.iter().map(|&s| s as f32 / 32768.0).collect();
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads as i32);
+        params.set_language(Some("en"));
+        params.set_translate(false);
+        params.set_no_context(true);
+        // An utterance is one turn: one segment, and no timestamp tokens to decode (faster).
+        params.set_single_segment(true);
+        params.set_no_timestamps(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        // No temperature fallback: a re-decode doubles latency on a phone turn.
+        params.set_temperature_inc(0.0);
+        params.set_audio_ctx(ctx as i32);
+        if let Some(p) = prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+            params.set_initial_prompt(p);
+        }
+        // No abort callback: whisper-rs 0.16's closure-based callback made whisper_full fail
+        // (error -6) or hang on later calls here; an utterance of ≤ 30 s takes < 1 s, so a
+        // cancel is honoured before the run starts and its result is discarded afterwards.
+
+        self.state.full(params, &samples).map_err(|e| {
+            if job.cancelled() {
+                Failure::cancelled()
+            } else {
+                Failure::internal(format!("whisper failed: {e}"))
+            }
+        })?;
+        if job.cancelled() {
+            return Err(Failure::cancelled());
+        }
+        let duration = pcm.len() as f32 / 16000.0;
+        let mut segments = Vec::new();
+        let mut text = String::new();
+        for seg in self.state.as_iter() {
+            let seg_text = seg.to_str_lossy().map(|s| s.into_owned()).unwrap_or_default();
+            let (mut sum, mut n) = (0.0f32, 0u32);
+            for t in 0..seg.n_tokens() {
+                if let Some(tok) = seg.get_token(t) {
+                    let d = tok.token_data();
+                    if d.id < self.eot {
+                        sum += d.plog;
+                        n += 1;
+                    }
+                }
+            }
+            // With no_timestamps whisper reports 0..0; the utterance is one segment anyway.
+            let (t0, t1) = (seg.start_timestamp() as f32 / 100.0, seg.end_timestamp() as f32 / 100.0);
+            let t1 = if t1 <= t0 { duration } else { t1 };
+            text.push_str(&seg_text);
+            segments.push(Segment {
+                text: seg_text.trim().to_string(),
+                t0,
+                t1,
+                avg_logprob: if n > 0 { sum / n as f32 } else { 0.0 },
+                no_speech_prob: seg.no_speech_probability(),
+            });
+        }
+        Ok((Response::Transcript { id: *id, text: text.trim().to_string(), segments, audio_ctx: ctx, skipped_silence: false }, vec![]))
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    // whisper.cpp prints every decoded token to stderr at debug level: that is patient speech.
+    // The hooks route its log into the (absent) Rust log backend, i.e. drop it.
+    whisper_rs::install_logging_hooks();
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let model = args.model.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let engine = load(&args, threads).map(|e| Box::new(e) as Box<dyn Engine>);
+    if let Err(e) = &engine {
+        eprintln!("frontdesk-asr: {e}");
+    }
+    let info = EngineInfo { engine: "asr".into(), model, threads, problem: None };
+    if let Err(e) = serve(&args.socket, info, engine, args.queue) {
+        eprintln!("frontdesk-asr: {e}");
+        std::process::exit(1);
+    }
+}

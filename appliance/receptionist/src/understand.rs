@@ -1,0 +1,1283 @@
+//! Rule-based understanding of Whisper-style transcripts: dates, times, phone numbers, names,
+//! yes/no, intents. Dates are resolved here against a local "today", never by a model.
+//!
+//! Everything works on a normalised token stream: lower case, punctuation dropped (but remembered
+//! as a boundary), "a.m."/"p.m."/"o'clock" folded to single tokens, digits split from suffixes.
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Weekday};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tok {
+    pub w: String,
+    /// Punctuation (comma, period, ellipsis ...) directly follows this token.
+    pub boundary: bool,
+}
+
+/// Lower-cased tokens with boundaries.
+pub fn tokenize(text: &str) -> Vec<Tok> {
+    let mut s = text.to_lowercase();
+    for (from, to) in [
+        ("a. m.", " am "),
+        ("p. m.", " pm "),
+        ("a.m.", " am "),
+        ("p.m.", " pm "),
+        ("a.m", " am "),
+        ("p.m", " pm "),
+        ("o'clock", " oclock "),
+        ("o clock", " oclock "),
+        ("o’clock", " oclock "),
+        ("’", "'"),
+    ] {
+        s = s.replace(from, to);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut cur = String::new();
+    let flush = |cur: &mut String, toks: &mut Vec<Tok>| {
+        if !cur.is_empty() {
+            toks.push(Tok { w: std::mem::take(cur), boundary: false });
+        }
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = if i > 0 { chars[i - 1] } else { ' ' };
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        let keep = c.is_alphanumeric()
+            || (c == '\'' && prev.is_alphabetic() && next.is_alphabetic())
+            || (c == ':' && prev.is_ascii_digit() && next.is_ascii_digit())
+            || (c == '/' && prev.is_ascii_digit() && next.is_ascii_digit());
+        if keep {
+            cur.push(c);
+        } else {
+            flush(&mut cur, &mut toks);
+            if !c.is_whitespace() && c != '-' && c != '\'' && c != '"' {
+                if let Some(t) = toks.last_mut() {
+                    t.boundary = true;
+                }
+            }
+        }
+    }
+    flush(&mut cur, &mut toks);
+    // Split "2pm" -> "2" "pm", "10am" -> "10" "am", "2:00pm" -> "2:00" "pm".
+    let mut out = Vec::with_capacity(toks.len());
+    for t in toks {
+        let w = &t.w;
+        let split = ["am", "pm", "oclock"].iter().find_map(|suf| {
+            w.strip_suffix(suf)
+                .filter(|head| !head.is_empty() && head.chars().all(|c| c.is_ascii_digit() || c == ':'))
+                .map(|head| (head.to_string(), suf.to_string()))
+        });
+        match split {
+            Some((head, suf)) => {
+                out.push(Tok { w: head, boundary: false });
+                out.push(Tok { w: suf, boundary: t.boundary });
+            }
+            None => out.push(t),
+        }
+    }
+    out
+}
+
+fn words(toks: &[Tok]) -> Vec<&str> {
+    toks.iter().map(|t| t.w.as_str()).collect()
+}
+
+// ---------------------------------------------------------------- numbers
+
+const UNITS: [&str; 20] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+];
+const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const ORD_UNITS: [&str; 20] = [
+    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+    "nineteenth",
+];
+const ORD_TENS: [&str; 4] = ["", "", "twentieth", "thirtieth"];
+
+fn unit_word(w: &str) -> Option<u32> {
+    UNITS.iter().position(|u| *u == w).map(|p| p as u32)
+}
+
+fn tens_word(w: &str) -> Option<u32> {
+    TENS.iter().position(|u| !u.is_empty() && *u == w).map(|p| p as u32 * 10)
+}
+
+/// A cardinal at `i` ("7", "seven", "twenty one", "forty-five"): (value, tokens used).
+fn cardinal_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
+    let w = *ws.get(i)?;
+    if !w.is_empty() && w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()) {
+        return w.parse().ok().map(|v| (v, 1));
+    }
+    if let Some(v) = unit_word(w) {
+        return Some((v, 1));
+    }
+    if let Some(t) = tens_word(w) {
+        if let Some(u) = ws.get(i + 1).and_then(|n| unit_word(n)).filter(|u| (1..10).contains(u)) {
+            return Some((t + u, 2));
+        }
+        return Some((t, 1));
+    }
+    None
+}
+
+/// An ordinal at `i` ("5th", "fifth", "twenty first", "twenty-first"): (value, tokens used).
+fn ordinal_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
+    let w = *ws.get(i)?;
+    for suf in ["st", "nd", "rd", "th"] {
+        if let Some(d) = w.strip_suffix(suf) {
+            if !d.is_empty() && d.len() <= 2 && d.chars().all(|c| c.is_ascii_digit()) {
+                return d.parse().ok().map(|v| (v, 1));
+            }
+        }
+    }
+    if let Some(p) = ORD_UNITS.iter().position(|u| *u == w) {
+        return Some((p as u32, 1));
+    }
+    if let Some(p) = ORD_TENS.iter().position(|u| !u.is_empty() && *u == w) {
+        return Some((p as u32 * 10, 1));
+    }
+    if let Some(t) = tens_word(w) {
+        if let Some(p) = ws.get(i + 1).and_then(|n| ORD_UNITS.iter().position(|u| u == n)).filter(|p| (1..10).contains(p)) {
+            return Some((t + p as u32, 2));
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- dates
+
+const MONTHS: [&[&str]; 12] = [
+    &["january", "jan"],
+    &["february", "feb"],
+    &["march", "mar"],
+    &["april", "apr"],
+    &["may"],
+    &["june", "jun"],
+    &["july", "jul"],
+    &["august", "aug"],
+    &["september", "sept", "sep"],
+    &["october", "oct"],
+    &["november", "nov"],
+    &["december", "dec"],
+];
+
+fn month_word(w: &str) -> Option<u32> {
+    MONTHS.iter().position(|names| names.contains(&w)).map(|p| p as u32 + 1)
+}
+
+fn weekday_word(w: &str) -> Option<Weekday> {
+    Some(match w {
+        "monday" | "mon" | "mondays" => Weekday::Mon,
+        "tuesday" | "tues" | "tue" | "tuesdays" => Weekday::Tue,
+        "wednesday" | "wed" | "wednesdays" => Weekday::Wed,
+        "thursday" | "thurs" | "thu" | "thursdays" => Weekday::Thu,
+        "friday" | "fri" | "fridays" => Weekday::Fri,
+        "saturday" | "sat" | "saturdays" => Weekday::Sat,
+        "sunday" | "sun" | "sundays" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+/// A date as spoken, before resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateSpec {
+    Today,
+    Tomorrow,
+    DayAfterTomorrow,
+    /// "Thursday" / "this Thursday": the soonest such day, today included.
+    Weekday(Weekday),
+    /// "next Tuesday": that day in the next calendar week (weeks start on Monday).
+    NextWeekday(Weekday),
+    /// "the Monday after" / "Monday after that": first such day strictly after the anchor date.
+    WeekdayAfter(Weekday),
+    /// "the day after": anchor + 1.
+    DayAfterAnchor,
+    /// "March 5th" (weekday hint kept to disambiguate nothing: the date wins).
+    MonthDay { month: u32, day: u32 },
+    /// "Friday the thirteenth": the next such day of month, matching the weekday when given.
+    DayOfMonth { day: u32, weekday: Option<Weekday> },
+    /// "that day", "that afternoon", "same day": the anchor.
+    Anchor,
+}
+
+/// Resolve against local today and the last date discussed in the call (`anchor`).
+pub fn resolve_date(spec: DateSpec, today: NaiveDate, anchor: Option<NaiveDate>) -> Option<NaiveDate> {
+    let base = anchor.unwrap_or(today);
+    match spec {
+        DateSpec::Today => Some(today),
+        DateSpec::Tomorrow => today.succ_opt(),
+        DateSpec::DayAfterTomorrow => Some(today + Duration::days(2)),
+        DateSpec::Weekday(wd) => Some(next_weekday_on_or_after(today, wd)),
+        DateSpec::NextWeekday(wd) => {
+            let days_to_next_monday = 7 - today.weekday().num_days_from_monday() as i64;
+            let next_monday = today + Duration::days(days_to_next_monday);
+            Some(next_weekday_on_or_after(next_monday, wd))
+        }
+        DateSpec::WeekdayAfter(wd) => Some(next_weekday_on_or_after(base + Duration::days(1), wd)),
+        DateSpec::DayAfterAnchor => base.succ_opt(),
+        DateSpec::Anchor => anchor,
+        DateSpec::MonthDay { month, day } => {
+            let this_year = NaiveDate::from_ymd_opt(today.year(), month, day);
+            match this_year {
+                Some(d) if d >= today => Some(d),
+                _ => NaiveDate::from_ymd_opt(today.year() + 1, month, day),
+            }
+        }
+        DateSpec::DayOfMonth { day, weekday } => {
+            let (mut y, mut m) = (today.year(), today.month());
+            for _ in 0..24 {
+                if let Some(d) = NaiveDate::from_ymd_opt(y, m, day) {
+                    if d >= today && weekday.is_none_or(|wd| d.weekday() == wd) {
+                        return Some(d);
+                    }
+                }
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+            None
+        }
+    }
+}
+
+fn next_weekday_on_or_after(d: NaiveDate, wd: Weekday) -> NaiveDate {
+    let diff = (7 + wd.num_days_from_monday() as i64 - d.weekday().num_days_from_monday() as i64) % 7;
+    d + Duration::days(diff)
+}
+
+/// All date mentions in order of appearance.
+pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
+    let ws = words(toks);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < ws.len() {
+        let w = ws[i];
+        let prev = if i > 0 { ws[i - 1] } else { "" };
+        // "March 5th" / "March fifth" / "March 5"
+        if let Some(m) = month_word(w) {
+            // "may" is also a verb: require a day right after it.
+            let day = ordinal_at(&ws, i + 1).or_else(|| cardinal_at(&ws, i + 1).filter(|(v, _)| *v <= 31));
+            let day = day.or_else(|| {
+                if ws.get(i + 1) == Some(&"the") {
+                    ordinal_at(&ws, i + 2).map(|(v, n)| (v, n + 1))
+                } else {
+                    None
+                }
+            });
+            if let Some((d, n)) = day.filter(|(d, _)| (1..=31).contains(d)) {
+                out.push(DateSpec::MonthDay { month: m, day: d });
+                i += 1 + n;
+                continue;
+            }
+        }
+        // "the fifth of March"
+        if let Some((d, n)) = ordinal_at(&ws, i) {
+            if ws.get(i + n) == Some(&"of") {
+                if let Some(m) = ws.get(i + n + 1).and_then(|w| month_word(w)) {
+                    out.push(DateSpec::MonthDay { month: m, day: d });
+                    i += n + 2;
+                    continue;
+                }
+            }
+        }
+        match w {
+            "today" | "tonight" => out.push(DateSpec::Today),
+            "tomorrow" => {
+                if prev == "after" && i >= 2 && ws[i - 2] == "day" {
+                    out.pop_if_tomorrow_context();
+                    out.push(DateSpec::DayAfterTomorrow);
+                } else {
+                    out.push(DateSpec::Tomorrow);
+                }
+            }
+            "day" if ws.get(i + 1) == Some(&"after") && ws.get(i + 2) != Some(&"tomorrow") && prev == "the" => {
+                out.push(DateSpec::DayAfterAnchor)
+            }
+            "that" | "same" if matches!(ws.get(i + 1), Some(&"day") | Some(&"afternoon") | Some(&"morning") | Some(&"evening")) => {
+                out.push(DateSpec::Anchor)
+            }
+            _ => {}
+        }
+        if let Some(wd) = weekday_word(w) {
+            let after = ws.get(i + 1) == Some(&"after");
+            if after {
+                out.push(DateSpec::WeekdayAfter(wd));
+                i += 2;
+                continue;
+            }
+            // "Friday the thirteenth" / "Friday 13th" / "Thursday, March 5th" (month handled next loop)
+            let dom = if ws.get(i + 1) == Some(&"the") { ordinal_at(&ws, i + 2).map(|(v, n)| (v, n + 1)) } else { ordinal_at(&ws, i + 1) };
+            if let Some((d, n)) = dom.filter(|(d, _)| (1..=31).contains(d)) {
+                out.push(DateSpec::DayOfMonth { day: d, weekday: Some(wd) });
+                i += 1 + n;
+                continue;
+            }
+            if ws.get(i + 1).and_then(|w| month_word(w)).is_some() {
+                // the month-day that follows carries the date
+                i += 1;
+                continue;
+            }
+            if prev == "next" {
+                out.push(DateSpec::NextWeekday(wd));
+            } else {
+                out.push(DateSpec::Weekday(wd));
+            }
+        }
+        // "on the 13th"
+        if w == "the" && prev == "on" {
+            if let Some((d, n)) = ordinal_at(&ws, i + 1).filter(|(d, _)| (1..=31).contains(d)) {
+                if ws.get(i + 1 + n).and_then(|w| month_word(w)).is_none() && ws.get(i + 1 + n) != Some(&"of") {
+                    out.push(DateSpec::DayOfMonth { day: d, weekday: None });
+                    i += 1 + n;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+trait PopTomorrow {
+    fn pop_if_tomorrow_context(&mut self);
+}
+impl PopTomorrow for Vec<DateSpec> {
+    fn pop_if_tomorrow_context(&mut self) {
+        // "the day after tomorrow": "day after" may have been read as DayAfterAnchor.
+        if self.last() == Some(&DateSpec::DayAfterAnchor) {
+            self.pop();
+        }
+    }
+}
+
+/// A span of days: "next week", "this week", "as soon as possible" (inclusive local dates).
+pub fn extract_range(toks: &[Tok], today: NaiveDate, asap_days: i64) -> Option<(NaiveDate, NaiveDate)> {
+    let ws = words(toks);
+    let monday_next = today + Duration::days(7 - today.weekday().num_days_from_monday() as i64);
+    if has_seq(&ws, &["next", "week"]) {
+        return Some((monday_next, monday_next + Duration::days(6)));
+    }
+    if has_seq(&ws, &["this", "week"]) || has_seq(&ws, &["later", "in", "the", "week"]) {
+        return Some((today, monday_next - Duration::days(1)));
+    }
+    if has_seq(&ws, &["as", "soon", "as"]) || has_any(&ws, &["asap", "soonest", "anytime", "whenever"]) || has_seq(&ws, &["first", "available"]) {
+        return Some((today, today + Duration::days(asap_days)));
+    }
+    None
+}
+
+// ---------------------------------------------------------------- times
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meridiem {
+    Am,
+    Pm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeMention {
+    pub hour: u32,
+    pub minute: u32,
+    pub meridiem: Option<Meridiem>,
+}
+
+impl TimeMention {
+    /// Resolve to a clock time; without am/pm pick the reading inside the practice's day span.
+    pub fn resolve(&self, open: NaiveTime, close: NaiveTime) -> Option<NaiveTime> {
+        let h = match (self.meridiem, self.hour) {
+            (_, h) if h > 12 => h,
+            (Some(Meridiem::Am), 12) => 0,
+            (Some(Meridiem::Am), h) => h,
+            (Some(Meridiem::Pm), 12) => 12,
+            (Some(Meridiem::Pm), h) => h + 12,
+            (None, 12) => 12,
+            (None, h) => {
+                let am = NaiveTime::from_hms_opt(h, self.minute, 0)?;
+                let pm = NaiveTime::from_hms_opt(h + 12, self.minute, 0)?;
+                let inside = |t: NaiveTime| t >= open && t < close;
+                // Inside office hours wins; otherwise 1–6 are afternoon hours in speech.
+                if inside(am) {
+                    h
+                } else if inside(pm) || h < 7 {
+                    h + 12
+                } else {
+                    h
+                }
+            }
+        };
+        NaiveTime::from_hms_opt(h, self.minute, 0)
+    }
+}
+
+/// Part of the day or an open-ended bound ("after 3").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayPart {
+    Morning,
+    Afternoon,
+    Evening,
+    After(TimeMention),
+    Before(TimeMention),
+}
+
+const TIME_FILLERS: &[&str] = &[
+    "please", "is", "fine", "works", "good", "great", "ok", "okay", "perfect", "that", "that's", "would", "be", "um",
+    "uh", "yes", "yeah", "sure", "lets", "let's", "do", "how", "about", "at", "around", "maybe", "then", "i", "can",
+    "come", "in", "the", "oh", "for", "me", "best",
+];
+
+fn minutes_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
+    let w = *ws.get(i)?;
+    if w == "oh" {
+        if let Some(u) = ws.get(i + 1).and_then(|n| unit_word(n)).filter(|u| (1..10).contains(u)) {
+            return Some((u, 2));
+        }
+    }
+    if w.len() == 2 && w.chars().all(|c| c.is_ascii_digit()) {
+        return w.parse().ok().filter(|m| *m < 60).map(|m| (m, 1));
+    }
+    let (v, n) = cardinal_at(ws, i).filter(|(v, _)| (10..60).contains(v))?;
+    if ws[i].chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((v, n))
+}
+
+fn parse_clock(w: &str) -> Option<(u32, u32)> {
+    let (h, m) = w.split_once(':')?;
+    let h: u32 = h.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    (h < 24 && m < 60).then_some((h, m))
+}
+
+fn hour_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
+    let w = *ws.get(i)?;
+    if w.chars().all(|c| c.is_ascii_digit()) {
+        let v: u32 = w.parse().ok()?;
+        return (v <= 23 && w.len() <= 2).then_some((v, 1));
+    }
+    unit_word(w).filter(|v| (1..=12).contains(v)).map(|v| (v, 1))
+}
+
+/// Time mentions and day parts. `expect_time`: the bot just asked for a time, so a bare
+/// "nine please" counts.
+pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<DayPart>) {
+    let ws = words(toks);
+    let mut times = Vec::new();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ws.len() {
+        let w = ws[i];
+        let prev = if i > 0 { ws[i - 1] } else { "" };
+        match w {
+            "morning" => parts.push(DayPart::Morning),
+            "afternoon" => parts.push(DayPart::Afternoon),
+            "evening" | "tonight" => parts.push(DayPart::Evening),
+            "noon" | "midday" | "lunchtime" => {
+                let t = TimeMention { hour: 12, minute: 0, meridiem: None };
+                match prev {
+                    "after" => parts.push(DayPart::After(t)),
+                    "before" => parts.push(DayPart::Before(t)),
+                    _ => times.push(t),
+                }
+            }
+            _ => {}
+        }
+        // "half past two", "quarter past two"
+        if (w == "half" || w == "quarter") && matches!(ws.get(i + 1), Some(&"past") | Some(&"after")) {
+            if let Some((h, n)) = hour_at(&ws, i + 2) {
+                let minute = if w == "half" { 30 } else { 15 };
+                let (mer, used) = meridiem_after(&ws, i + 2 + n);
+                times.push(TimeMention { hour: h, minute, meridiem: mer });
+                i += 2 + n + used;
+                continue;
+            }
+        }
+        let clock = parse_clock(w).map(|hm| (hm, 1usize));
+        let spoken = if clock.is_none() {
+            hour_at(&ws, i).map(|(h, n)| {
+                let (m, mn) = minutes_at(&ws, i + n).unwrap_or((0, 0));
+                ((h, m), n + mn)
+            })
+        } else {
+            None
+        };
+        if let Some(((h, m), n)) = clock.or(spoken) {
+            let (mer, used) = meridiem_after(&ws, i + n);
+            let cue_before = matches!(prev, "at" | "around" | "about" | "by" | "after" | "before" | "til" | "until");
+            let cue_after = mer.is_some() || ws.get(i + n) == Some(&"oclock") || clock.is_some();
+            // A bare hour counts when the rest of the turn is filler ("nine please").
+            let bare = expect_time && ws.iter().enumerate().all(|(j, x)| (j >= i && j < i + n) || TIME_FILLERS.contains(x));
+            // "at 2" is a time; "the 2nd" never reaches here (ordinals are not cardinals).
+            let is_date_number = ws.get(i + n).is_some_and(|x| month_word(x).is_some()) || month_word(prev).is_some();
+            if (cue_before || cue_after || bare) && !is_date_number && (clock.is_some() || h <= 12 || cue_after) {
+                let t = TimeMention { hour: h, minute: m, meridiem: mer };
+                match prev {
+                    "after" => parts.push(DayPart::After(t)),
+                    "before" | "til" | "until" => parts.push(DayPart::Before(t)),
+                    _ => times.push(t),
+                }
+                let oclock = usize::from(ws.get(i + n + used) == Some(&"oclock"));
+                i += n + used + oclock;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    (times, parts)
+}
+
+fn meridiem_after(ws: &[&str], i: usize) -> (Option<Meridiem>, usize) {
+    let skip = usize::from(ws.get(i) == Some(&"oclock"));
+    match ws.get(i + skip) {
+        Some(&"am") => return (Some(Meridiem::Am), 1 + skip),
+        Some(&"pm") => return (Some(Meridiem::Pm), 1 + skip),
+        _ => {}
+    }
+    if ws.get(i + skip) == Some(&"in") && ws.get(i + skip + 1) == Some(&"the") {
+        match ws.get(i + skip + 2) {
+            Some(&"morning") => return (Some(Meridiem::Am), 3 + skip),
+            Some(&"afternoon") | Some(&"evening") => return (Some(Meridiem::Pm), 3 + skip),
+            _ => {}
+        }
+    }
+    (None, 0)
+}
+
+// ---------------------------------------------------------------- phone numbers
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phone {
+    /// `+1XXXXXXXXXX` (North American numbers are what the appliance serves).
+    E164(String),
+    /// Fewer digits than a full number: ask again.
+    Partial(String),
+}
+
+fn digit_word(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "zero" | "oh" | "o" => "0",
+        "one" => "1",
+        "two" | "to" | "too" => "2",
+        "three" => "3",
+        "four" | "for" => "4",
+        "five" => "5",
+        "six" => "6",
+        "seven" => "7",
+        "eight" => "8",
+        "nine" => "9",
+        _ => return None,
+    })
+}
+
+/// The longest digit run in the turn (words or numerals, any grouping). Runs of fewer than 7
+/// digits are not phone numbers (times, dates).
+pub fn extract_phone(toks: &[Tok]) -> Option<Phone> {
+    let ws = words(toks);
+    let mut best = String::new();
+    let mut cur = String::new();
+    let mut strict_digits = 0; // digits from unambiguous tokens
+    let mut best_strict = 0;
+    let mut i = 0;
+    while i < ws.len() {
+        let w = ws[i];
+        let mut consumed = true;
+        if w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty() {
+            cur.push_str(w);
+            strict_digits += w.len();
+        } else if let Some((rep, n)) = match w {
+            "double" => Some((2, 1)),
+            "triple" => Some((3, 1)),
+            _ => None,
+        } {
+            if let Some(d) = ws.get(i + n).and_then(|x| digit_word(x)) {
+                for _ in 0..rep {
+                    cur.push_str(d);
+                }
+                strict_digits += rep;
+                i += 1;
+            } else {
+                consumed = false;
+            }
+        } else if let Some(d) = digit_word(w) {
+            // "to"/"for"/"o" are digits only inside a run
+            let weak = matches!(w, "to" | "too" | "for" | "o");
+            if weak && cur.is_empty() {
+                consumed = false;
+            } else {
+                cur.push_str(d);
+                if !weak {
+                    strict_digits += 1;
+                }
+            }
+        } else if matches!(w, "uh" | "um" | "and" | "dash") && !cur.is_empty() {
+            // pauses inside a number
+        } else {
+            consumed = false;
+        }
+        if !consumed {
+            if cur.len() > best.len() {
+                best = std::mem::take(&mut cur);
+                best_strict = strict_digits;
+            }
+            cur.clear();
+            strict_digits = 0;
+        }
+        i += 1;
+    }
+    if cur.len() > best.len() {
+        best = cur;
+        best_strict = strict_digits;
+    }
+    // Trailing weak words ("... nine one for me") should not count.
+    if best.len() < 7 || best_strict < 7 {
+        return None;
+    }
+    Some(match best.len() {
+        10 => Phone::E164(format!("+1{best}")),
+        11 if best.starts_with('1') => Phone::E164(format!("+{best}")),
+        _ => Phone::Partial(best),
+    })
+}
+
+/// Normalise a caller-id string to `+1XXXXXXXXXX` when it is a North American number.
+pub fn normalize_caller_id(raw: &str) -> Option<String> {
+    if raw.eq_ignore_ascii_case("anonymous") || raw.is_empty() {
+        return None;
+    }
+    let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
+    match digits.len() {
+        10 => Some(format!("+1{digits}")),
+        11 if digits.starts_with('1') => Some(format!("+{digits}")),
+        n if n >= 7 && raw.starts_with('+') => Some(format!("+{digits}")),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- date of birth
+
+fn year_at(ws: &[&str], i: usize) -> Option<(i32, usize)> {
+    let w = *ws.get(i)?;
+    if w.len() == 4 && w.chars().all(|c| c.is_ascii_digit()) {
+        return w.parse().ok().map(|y| (y, 1));
+    }
+    if w == "two" && ws.get(i + 1) == Some(&"thousand") {
+        let mut n = 2;
+        if ws.get(i + n) == Some(&"and") {
+            n += 1;
+        }
+        return match cardinal_at(ws, i + n).filter(|(v, _)| *v < 100) {
+            Some((v, m)) => Some((2000 + v as i32, n + m)),
+            None => Some((2000, 2)),
+        };
+    }
+    let (century, n) = match w {
+        "nineteen" => (1900, 1),
+        "twenty" => (2000, 1),
+        _ => return None,
+    };
+    if ws.get(i + n) == Some(&"oh") {
+        let (v, m) = cardinal_at(ws, i + n + 1).filter(|(v, _)| *v < 10)?;
+        return Some((century + v as i32, n + 1 + m));
+    }
+    let (v, m) = cardinal_at(ws, i + n).filter(|(v, _)| (10..100).contains(v))?;
+    Some((century + v as i32, n + m))
+}
+
+/// "June 14th, 1975", "June fourteenth nineteen seventy five", "6/14/1975", "06 14 1975".
+pub fn extract_dob(toks: &[Tok]) -> Option<NaiveDate> {
+    let ws = words(toks);
+    for i in 0..ws.len() {
+        if let Some(m) = month_word(ws[i]) {
+            let day = ordinal_at(&ws, i + 1).or_else(|| cardinal_at(&ws, i + 1).filter(|(v, n)| *v <= 31 && *n == 1));
+            if let Some((d, n)) = day {
+                if let Some((y, _)) = year_at(&ws, i + 1 + n) {
+                    return NaiveDate::from_ymd_opt(y, m, d);
+                }
+            }
+        }
+        if let Some((d, n)) = ordinal_at(&ws, i) {
+            if ws.get(i + n) == Some(&"of") {
+                if let Some(m) = ws.get(i + n + 1).and_then(|w| month_word(w)) {
+                    if let Some((y, _)) = year_at(&ws, i + n + 2) {
+                        return NaiveDate::from_ymd_opt(y, m, d);
+                    }
+                }
+            }
+        }
+        let w = ws[i];
+        if w.contains('/') {
+            let parts: Vec<&str> = w.split('/').collect();
+            if parts.len() == 3 {
+                let (m, d, y) = (parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse::<i32>().ok()?);
+                let y = if y < 100 { if y > 30 { 1900 + y } else { 2000 + y } } else { y };
+                return NaiveDate::from_ymd_opt(y, m, d);
+            }
+        }
+        // ISO or dashed numerals were split into three numeric tokens
+        let num = |j: usize| ws.get(j).filter(|x| x.chars().all(|c| c.is_ascii_digit())).and_then(|x| x.parse::<u32>().ok().map(|v| (v, x.len())));
+        if let (Some((a, la)), Some((b, _)), Some((c, lc))) = (num(i), num(i + 1), num(i + 2)) {
+            if la == 4 {
+                return NaiveDate::from_ymd_opt(a as i32, b, c);
+            }
+            if lc == 4 && a <= 12 {
+                return NaiveDate::from_ymd_opt(c as i32, a, b);
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- names
+
+/// Words that follow "I'm"/"this is"/"it's" but are not names.
+const NOT_NAMES: &[&str] = &[
+    "a", "an", "the", "new", "not", "sorry", "just", "calling", "looking", "trying", "wondering", "interested",
+    "here", "there", "good", "fine", "great", "okay", "ok", "yes", "yeah", "no", "sure", "so", "very", "really",
+    "still", "also", "actually", "having", "going", "hoping", "glad", "happy", "available", "free", "busy",
+    "patient", "dentist", "doctor", "appointment", "cleaning", "about", "for", "from", "with", "in", "on", "at",
+    "to", "of", "and", "or", "but", "my", "your", "i", "you", "me", "we", "they", "he", "she", "it", "this", "that",
+    "what", "when", "where", "why", "how", "please", "thanks", "thank", "hello", "hi", "hey", "bye", "booking",
+    "sick", "hurting", "pain", "worried", "late", "early", "back", "home", "out", "ready", "done", "all", "set",
+    "correct", "right", "wrong", "in", "urgent", "important", "possible", "regarding", "concerning", "is", "was",
+    "be", "been", "am", "pm", "today", "tomorrow", "fine", "true", "ok", "okay", "gonna", "wanting", "need",
+    "needing", "currently", "already", "an", "one", "two", "calling", "phoning", "ringing", "able", "unable",
+    "afraid", "sure", "fine", "alright", "perfect", "exactly", "something", "nothing", "kind", "like", "wanted",
+    "want", "would", "could", "can", "will", "may", "might", "must", "should", "emergency", "bad", "terrible",
+    "awful", "in", "scheduled", "booked", "due", "overdue", "moving", "hoping", "checking", "following", "just",
+    "the", "our", "his", "her", "their", "its", "us", "them", "who", "which", "whom", "bleeding", "swollen",
+    "ringing", "seeing", "asking", "mr", "mrs", "ms", "miss", "dr", "don't", "dont", "im", "i'm", "it's", "its",
+    "existing", "current", "regular", "returning", "first", "time", "customer", "member", "mom", "dad", "mother",
+    "father", "wife", "husband", "son", "daughter", "parent", "cancel", "reschedule", "book", "schedule",
+    "after", "before", "around", "then", "now", "later", "soon", "again", "sometime", "tuesday", "monday",
+    "wednesday", "thursday", "friday", "saturday", "sunday", "morning", "afternoon", "evening", "fine",
+    "that's", "there's", "what's", "how's", "who's", "um", "uh", "hmm", "er", "ah", "oh", "well", "if", "maybe",
+    "whatever", "earliest", "latest", "anything", "any", "anytime", "works", "best", "better", "sounds", "fine",
+    "week", "day", "days", "next", "last", "this", "noon", "please", "thank", "you", "yep", "nope", "none",
+    "either", "neither", "both", "same", "other", "another", "different", "instead", "only", "really", "much",
+    "more", "less", "do", "does", "did", "have", "has", "had", "get", "got", "go", "come", "see", "let", "make",
+    "take", "talk", "speak", "call", "say", "said", "tell", "know", "think", "sorry", "hello", "question",
+    "insurance", "message", "bill", "billing", "number", "phone", "name", "again", "repeat", "what", "huh",
+];
+
+fn is_name_word(w: &str) -> bool {
+    let lw = w.to_lowercase();
+    lw.len() >= 2
+        && lw.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+        && lw.chars().next().is_some_and(|c| c.is_alphabetic())
+        && !NOT_NAMES.contains(&lw.as_str())
+        && month_word(&lw).is_none()
+        && unit_word(&lw).is_none()
+        && tens_word(&lw).is_none()
+}
+
+fn cap(w: &str) -> String {
+    if w.chars().any(|c| c.is_uppercase()) {
+        return w.to_string();
+    }
+    let mut out = String::new();
+    let mut up = true;
+    for c in w.chars() {
+        if up {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        up = c == '-';
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName {
+    pub first: String,
+    pub last: Option<String>,
+}
+
+/// Tokens of the original text, keeping case, with boundaries (for names).
+fn raw_tokens(text: &str) -> Vec<Tok> {
+    let text = text.replace('’', "'");
+    let chars: Vec<char> = text.chars().collect();
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = if i > 0 { chars[i - 1] } else { ' ' };
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        if c.is_alphanumeric() || ((c == '\'' || c == '-') && prev.is_alphabetic() && next.is_alphabetic()) {
+            cur.push(c);
+        } else {
+            if !cur.is_empty() {
+                toks.push(Tok { w: std::mem::take(&mut cur), boundary: false });
+            }
+            if !c.is_whitespace() {
+                if let Some(t) = toks.last_mut() {
+                    t.boundary = true;
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        toks.push(Tok { w: cur, boundary: false });
+    }
+    toks
+}
+
+const NAME_TRIGGERS: &[&[&str]] = &[
+    &["my", "name", "is"],
+    &["my", "name's"],
+    &["name", "is"],
+    &["name's"],
+    &["this", "is"],
+    &["i'm"],
+    &["im"],
+    &["i", "am"],
+    &["it's"],
+    &["it", "is"],
+    &["call", "me"],
+    &["under"],
+];
+
+fn take_name(toks: &[Tok], start: usize) -> Option<PersonName> {
+    let mut parts: Vec<String> = Vec::new();
+    for t in toks.iter().skip(start).take(3) {
+        // "this is Robert Chen's wife": a possessive means the name is someone else's.
+        if !is_name_word(&t.w) || t.w.to_lowercase().ends_with("'s") {
+            if t.w.to_lowercase().ends_with("'s") {
+                return None;
+            }
+            break;
+        }
+        parts.push(cap(&t.w));
+        if t.boundary {
+            break;
+        }
+    }
+    match parts.len() {
+        0 => None,
+        1 => Some(PersonName { first: parts.remove(0), last: None }),
+        _ => {
+            let first = parts.remove(0);
+            Some(PersonName { first, last: Some(parts.join(" ")) })
+        }
+    }
+}
+
+/// "my name is X Y", "this is X Y", "I'm X Y", "it's X Y" (last trigger in the turn wins, because
+/// callers correct themselves). With `expect_name` a bare "Maria Lopez." is accepted too.
+pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
+    let toks = raw_tokens(text);
+    let lower: Vec<String> = toks.iter().map(|t| t.w.to_lowercase()).collect();
+    let mut found = None;
+    let mut i = 0;
+    while i < lower.len() {
+        let mut matched = 0;
+        for trig in NAME_TRIGGERS {
+            if trig.len() > matched && lower.len() >= i + trig.len() && trig.iter().enumerate().all(|(k, w)| lower[i + k] == *w) {
+                // a boundary inside the trigger ("this. is") breaks it
+                if !toks[i..i + trig.len() - 1].iter().any(|t| t.boundary) {
+                    matched = trig.len();
+                }
+            }
+        }
+        if matched > 0 {
+            // "under" only counts in "under the name X"
+            let start = if lower[i] == "under" {
+                if lower.get(i + 1).map(String::as_str) == Some("the") && lower.get(i + 2).map(String::as_str) == Some("name") {
+                    i + 3
+                } else {
+                    i += 1;
+                    continue;
+                }
+            } else {
+                i + matched
+            };
+            if !toks[i + matched - 1].boundary || lower[i] == "under" {
+                if let Some(n) = take_name(&toks, start) {
+                    found = Some(n);
+                }
+            }
+            i += matched;
+            continue;
+        }
+        i += 1;
+    }
+    if found.is_some() || !expect_name {
+        return found;
+    }
+    // Bare answer to "may I have your name?": at most three name words plus fillers.
+    const FILLERS: &[&str] = &["sure", "yes", "yeah", "ok", "okay", "um", "uh", "hi", "hello", "so", "it", "oh", "well", "name", "my", "the", "is", "its", "it's"];
+    let rest: Vec<&Tok> = toks.iter().filter(|t| !FILLERS.contains(&t.w.to_lowercase().as_str())).collect();
+    if (1..=3).contains(&rest.len()) && rest.iter().all(|t| is_name_word(&t.w)) {
+        let mut parts: Vec<String> = rest.iter().map(|t| cap(&t.w)).collect();
+        let first = parts.remove(0);
+        let last = if parts.is_empty() { None } else { Some(parts.join(" ")) };
+        return Some(PersonName { first, last });
+    }
+    None
+}
+
+// ---------------------------------------------------------------- yes / no
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+pub fn extract_yes_no(toks: &[Tok]) -> Option<YesNo> {
+    let ws = words(toks);
+    let has = |w: &str| ws.contains(&w);
+    let pair = |a: &str, b: &str| ws.windows(2).any(|p| p[0] == a && p[1] == b);
+    let no = has("no") && !pair("no", "problem") && !pair("no", "worries")
+        || has("nope")
+        || has("nah")
+        || has("incorrect")
+        || has("wrong")
+        || has("none")
+        || has("neither")
+        || pair("not", "right")
+        || pair("not", "correct")
+        || pair("that's", "not")
+        || pair("don't", "book")
+        || pair("don't", "cancel")
+        || pair("doesn't", "work")
+        || pair("not", "really")
+        || has("wait");
+    if no {
+        return Some(YesNo::No);
+    }
+    const YES: &[&str] = &[
+        "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "correct", "perfect", "great", "absolutely", "definitely",
+        "okay", "ok", "alright", "exactly", "fine", "certainly", "affirmative",
+    ];
+    let yes = ws.iter().any(|w| YES.contains(w))
+        || pair("that's", "right")
+        || pair("all", "right")
+        || pair("sounds", "good")
+        || pair("that", "works")
+        || pair("go", "ahead")
+        || pair("do", "it")
+        || pair("book", "it")
+        || pair("cancel", "it")
+        || pair("that's", "it")
+        || pair("works", "for")
+        || pair("please", "do")
+        || ws == ["right"];
+    yes.then_some(YesNo::Yes)
+}
+
+// ---------------------------------------------------------------- intents & topics
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    Book,
+    Reschedule,
+    Cancel,
+    Question,
+    Message,
+    Human,
+    Emergency,
+    Goodbye,
+    /// "When is my appointment?" / "confirm my appointment": tell a verified patient their bookings.
+    Lookup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    Insurance(Option<String>),
+    Hours,
+    Address,
+    Services(Option<String>),
+    Price(Option<String>),
+    Phone,
+    Other,
+}
+
+fn has_any(ws: &[&str], set: &[&str]) -> bool {
+    ws.iter().any(|w| set.contains(w))
+}
+
+fn has_seq(ws: &[&str], seq: &[&str]) -> bool {
+    ws.windows(seq.len()).any(|p| p == seq)
+}
+
+pub fn is_emergency(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    let hard = has_any(&ws, &["emergency", "swollen", "swelling", "bleeding", "abscess", "infection", "infected", "trauma", "accident", "unbearable", "excruciating"])
+        || has_seq(&ws, &["knocked", "out"])
+        || has_seq(&ws, &["broke", "my"])
+        || has_seq(&ws, &["broken", "tooth"])
+        || has_seq(&ws, &["cracked", "tooth"]);
+    let pain = has_any(&ws, &["pain", "toothache", "hurts", "hurting", "ache", "aching"]);
+    let severe = has_any(&ws, &["bad", "severe", "terrible", "awful", "killing", "really", "so", "barely", "can't", "cannot", "worst", "sharp", "throbbing"]);
+    hard || (pain && severe)
+}
+
+pub fn is_goodbye(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_any(&ws, &["bye", "goodbye"])
+        || has_seq(&ws, &["that's", "all"])
+        || has_seq(&ws, &["that's", "it"])
+        || has_seq(&ws, &["nothing", "else"])
+        || has_seq(&ws, &["that", "is", "all"])
+        || has_seq(&ws, &["have", "a", "good"])
+        || has_seq(&ws, &["have", "a", "nice"])
+}
+
+pub fn is_thanks(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_any(&ws, &["thanks", "thank", "cheers"])
+}
+
+/// The main intent of a turn, if any (emergency outranks everything).
+pub fn extract_intent(toks: &[Tok]) -> Option<Intent> {
+    let ws = words(toks);
+    if is_emergency(toks) {
+        return Some(Intent::Emergency);
+    }
+    if has_any(&ws, &["cancel", "cancelling", "canceling", "cancellation"]) && !has_seq(&ws, &["don't", "cancel"]) {
+        return Some(Intent::Cancel);
+    }
+    if has_any(&ws, &["reschedule", "rescheduling", "postpone"])
+        || (has_any(&ws, &["move", "change", "push", "switch"]) && has_any(&ws, &["it", "appointment", "my"]))
+    {
+        return Some(Intent::Reschedule);
+    }
+    let my_appt = has_seq(&ws, &["my", "appointment"]) || has_seq(&ws, &["my", "next", "appointment"]) || has_seq(&ws, &["my", "appointments"]);
+    if my_appt && (has_any(&ws, &["when", "confirm", "confirming", "remind", "forgot", "what"]) || has_seq(&ws, &["do", "i", "have"])) {
+        return Some(Intent::Lookup);
+    }
+    if has_seq(&ws, &["leave", "a", "message"]) || has_seq(&ws, &["take", "a", "message"]) || has_seq(&ws, &["call", "me", "back"]) {
+        return Some(Intent::Message);
+    }
+    if has_any(&ws, &["human", "person", "someone", "somebody", "receptionist", "representative", "operator", "staff", "agent"])
+        && has_any(&ws, &["talk", "speak", "speaking", "transfer", "connect", "need", "want", "get", "real", "put"])
+        || has_seq(&ws, &["front", "desk"])
+    {
+        return Some(Intent::Human);
+    }
+    let booking_verbs = has_any(&ws, &["book", "booking", "schedule", "appointment", "appt", "come", "get", "set", "make", "see", "available", "availability", "openings", "opening"]);
+    if appointment_type_hint(toks).is_some() && (booking_verbs || has_any(&ws, &["need", "want", "like"])) && question_of(toks).is_none_or(|q| !matches!(q, Question::Price(_) | Question::Services(_)))
+    {
+        return Some(Intent::Book);
+    }
+    if has_any(&ws, &["book", "schedule"]) || has_seq(&ws, &["an", "appointment"]) || has_seq(&ws, &["come", "in"]) {
+        return Some(Intent::Book);
+    }
+    if question_of(toks).is_some() {
+        return Some(Intent::Question);
+    }
+    if is_goodbye(toks) {
+        return Some(Intent::Goodbye);
+    }
+    None
+}
+
+/// Appointment-type hint mapped to the practice's type names used in fixtures; the policy maps
+/// it onto the configured types (see `AppointmentKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppointmentKind {
+    Cleaning,
+    NewPatient,
+    Consultation,
+    Emergency,
+}
+
+pub fn appointment_type_hint(toks: &[Tok]) -> Option<AppointmentKind> {
+    let ws = words(toks);
+    if has_any(&ws, &["cleaning", "cleanings", "checkup", "check", "hygiene", "hygienist", "exam", "polish"]) && !has_seq(&ws, &["new", "patient", "exam"]) {
+        return Some(AppointmentKind::Cleaning);
+    }
+    if has_any(&ws, &["consultation", "consult", "consultations"]) {
+        return Some(AppointmentKind::Consultation);
+    }
+    if has_seq(&ws, &["new", "patient", "exam"]) || has_seq(&ws, &["first", "visit"]) {
+        return Some(AppointmentKind::NewPatient);
+    }
+    if has_seq(&ws, &["emergency", "visit"]) || has_seq(&ws, &["emergency", "appointment"]) {
+        return Some(AppointmentKind::Emergency);
+    }
+    None
+}
+
+pub fn says_new_patient(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_seq(&ws, &["new", "patient"]) || has_seq(&ws, &["never", "been"]) || has_seq(&ws, &["first", "time"])
+}
+
+pub fn says_existing_patient(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_seq(&ws, &["existing", "patient"]) || has_seq(&ws, &["current", "patient"]) || has_seq(&ws, &["been", "there", "before"]) || has_seq(&ws, &["returning", "patient"])
+}
+
+/// "about my bill" -> "bill"; "regarding X" -> "X".
+pub fn extract_topic(toks: &[Tok]) -> Option<String> {
+    let ws = words(toks);
+    for (i, w) in ws.iter().enumerate() {
+        if matches!(*w, "about" | "regarding" | "concerning") {
+            let mut out = Vec::new();
+            for (j, t) in toks.iter().enumerate().skip(i + 1) {
+                let x = t.w.as_str();
+                if out.is_empty() && matches!(x, "my" | "the" | "a" | "an" | "our" | "some") {
+                    continue;
+                }
+                if matches!(x, "and" | "please" | "because" | "but") || out.len() >= 6 {
+                    break;
+                }
+                out.push(x.to_string());
+                if toks[j].boundary {
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                return Some(out.join(" "));
+            }
+        }
+    }
+    let ws_set = &ws;
+    for kw in ["bill", "billing", "invoice", "payment", "statement", "refund", "insurance", "prescription", "records", "results"] {
+        if ws_set.contains(&kw) {
+            return Some(kw.to_string());
+        }
+    }
+    None
+}
+
+const INSURANCE_WORDS: &[&str] = &[
+    "insurance", "insurances", "insured", "plan", "plans", "coverage", "cover", "medicaid", "medicare", "ppo", "hmo",
+];
+
+/// Known insurer names beyond the practice's list, so "Medicaid" is recognised as a plan.
+const INSURER_NAMES: &[&str] = &[
+    "medicaid", "medicare", "humana", "guardian", "cigna", "aetna", "metlife", "delta", "united", "blue", "anthem",
+    "kaiser", "tricare", "ameritas", "principal", "careington", "uhc", "geha",
+];
+
+/// What kind of question, if the turn asks one the facts could answer.
+pub fn question_of(toks: &[Tok]) -> Option<Question> {
+    let ws = words(toks);
+    let take_question = has_any(&ws, &["take", "accept"]) && has_seq(&ws, &["do", "you"]) && !has_any(&ws, &["me", "appointment", "appointments", "walk", "walkins", "cards", "card", "cash", "checks"]);
+    if has_any(&ws, INSURANCE_WORDS) || has_any(&ws, INSURER_NAMES) || take_question {
+        return Some(Question::Insurance(plan_name(toks)));
+    }
+    if has_any(&ws, &["hours", "open", "close", "closed", "closing", "opening"]) && !has_any(&ws, &["appointment", "slot", "slots", "openings"]) {
+        return Some(Question::Hours);
+    }
+    if has_any(&ws, &["address", "located", "location", "directions", "where", "parking"]) {
+        return Some(Question::Address);
+    }
+    if has_seq(&ws, &["how", "much"]) || has_any(&ws, &["cost", "costs", "price", "prices", "pricing", "fee", "fees"]) {
+        return Some(Question::Price(None));
+    }
+    if has_seq(&ws, &["phone", "number"]) && has_any(&ws, &["your", "office", "practice"]) {
+        return Some(Question::Phone);
+    }
+    if has_any(&ws, &["services", "service", "offer", "provide"]) || (has_seq(&ws, &["do", "you", "do"]) || has_seq(&ws, &["do", "you", "guys", "do"])) {
+        return Some(Question::Services(service_phrase(toks)));
+    }
+    None
+}
+
+/// The words after "take/accept/about/have" in an insurance question, e.g. "Medicaid", "Blue Cross".
+fn plan_name(toks: &[Tok]) -> Option<String> {
+    let ws = words(toks);
+    for (i, w) in ws.iter().enumerate() {
+        if matches!(*w, "take" | "accept" | "about" | "with" | "have" | "is" | "cover" | "in") {
+            let mut out: Vec<&str> = Vec::new();
+            for t in &toks[i + 1..] {
+                let x = t.w.as_str();
+                if matches!(x, "insurance" | "plan" | "please" | "dental" | "and" | "or" | "too" | "also" | "as" | "well") && !out.is_empty() {
+                    if x == "dental" {
+                        out.push(x);
+                    }
+                    break;
+                }
+                if matches!(x, "the" | "a" | "my" | "your" | "you" | "guys") {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    break;
+                }
+                if matches!(x, "insurance" | "it" | "that" | "them" | "this" | "any") {
+                    break;
+                }
+                out.push(x);
+                if t.boundary || out.len() >= 3 {
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                return Some(out.join(" "));
+            }
+        }
+    }
+    ws.iter().find(|w| INSURER_NAMES.contains(w)).map(|w| w.to_string())
+}
+
+fn service_phrase(toks: &[Tok]) -> Option<String> {
+    let ws = words(toks);
+    for (i, w) in ws.iter().enumerate() {
+        if matches!(*w, "do" | "offer" | "provide" | "does") && i + 1 < ws.len() {
+            let mut out: Vec<&str> = Vec::new();
+            for t in &toks[i + 1..] {
+                let x = t.w.as_str();
+                if matches!(x, "you" | "guys" | "the" | "a" | "an" | "any" | "do" | "dr" | "doctor") && out.is_empty() {
+                    continue;
+                }
+                if matches!(x, "there" | "here" | "please" | "too" | "also" | "at" | "for") {
+                    break;
+                }
+                out.push(x);
+                if t.boundary || out.len() >= 3 {
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                return Some(out.join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// "the first one", "second", "the last", "earliest", "either": index into a list of `n`.
+pub fn extract_choice(toks: &[Tok], n: usize) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    let ws = words(toks);
+    if has_any(&ws, &["first", "1st", "earliest", "earlier", "sooner", "soonest", "either", "any", "whichever"]) {
+        return Some(0);
+    }
+    if has_any(&ws, &["second", "2nd", "middle"]) && n >= 2 {
+        return Some(1);
+    }
+    if has_any(&ws, &["third", "3rd"]) && n >= 3 {
+        return Some(2);
+    }
+    if has_any(&ws, &["last", "latest", "later"]) {
+        return Some(n - 1);
+    }
+    None
+}
+
+/// Did the caller ask to repeat?
+pub fn wants_repeat(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_any(&ws, &["repeat", "pardon"]) || has_seq(&ws, &["say", "that", "again"]) || has_seq(&ws, &["didn't", "catch"]) || has_seq(&ws, &["what", "was", "that"])
+}
+
+pub fn mentions_message(toks: &[Tok]) -> bool {
+    has_any(&words(toks), &["message", "voicemail", "note"])
+}
+
+pub fn mentions_transfer(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    has_any(&ws, &["transfer", "person", "someone", "somebody", "human", "connect", "speak", "talk"])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! Behaviour of the policy beyond scripted callers: safety invariants, idle handling, tool errors,
+//! the LLM hint's limits.
+
+mod harness;
+
+use chrono::{DateTime, Duration, Utc};
+use fd_receptionist::memory::{MemoryTools, Mutation};
+use fd_receptionist::*;
+use harness::*;
+
+struct Call {
+    r: Receptionist,
+    tools: MemoryTools,
+    now: DateTime<Utc>,
+    said: Vec<String>,
+    actions: Vec<Action>,
+}
+
+fn call(from: &str, local_now: &str) -> (Call, Vec<Action>) {
+    let w = load_world();
+    let now = to_utc(w.tz, parse_local(local_now));
+    let ctx = CallContext { call_id: "t1".into(), caller_id: Some(from.into()), started_at: now };
+    let mut r = Receptionist::new(w.facts.clone(), ctx, Config::default()).unwrap();
+    let greet = r.start(now);
+    (Call { r, tools: w.tools, now, said: Vec::new(), actions: Vec::new() }, greet)
+}
+
+impl Call {
+    fn ev(&mut self, e: Event) -> Vec<Action> {
+        self.now += Duration::seconds(10);
+        let a = self.r.handle(e, self.now, &mut self.tools);
+        for x in &a {
+            if let Action::Say { text, .. } = x {
+                self.said.push(text.clone());
+            }
+        }
+        self.actions.extend(a.clone());
+        a
+    }
+    fn say(&mut self, text: &str) -> String {
+        self.say_llm(text, None)
+    }
+    fn say_llm(&mut self, text: &str, llm: Option<LlmReading>) -> String {
+        let a = self.ev(Event::CallerSaid { text: text.into(), asr_confidence: Some(0.9), understanding: llm });
+        a.iter()
+            .filter_map(|x| if let Action::Say { text, .. } = x { Some(text.clone()) } else { None })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    fn bookings(&self) -> usize {
+        self.tools.mutations.iter().filter(|m| matches!(m, Mutation::Booked { .. })).count()
+    }
+}
+
+const MON_10: &str = "2026-03-02T10:00:00";
+
+#[test]
+fn greeting_carries_disclosure_and_is_not_interruptible() {
+    let (_, greet) = call("+12175550161", MON_10);
+    match &greet[..] {
+        [Action::Say { text, interruptible: false, .. }] => assert!(text.contains("may be recorded")),
+        other => panic!("unexpected greeting {other:?}"),
+    }
+}
+
+#[test]
+fn books_only_after_explicit_yes_and_exactly_once() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("I'd like to book a cleaning on Tuesday March tenth at nine. My name is Maria Lopez.");
+    assert_eq!(c.bookings(), 0, "nothing booked before the read-back is confirmed");
+    let reply = c.say("Hmm, let me think.");
+    assert_eq!(c.bookings(), 0, "an unclear answer is not a yes: {reply}");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+    c.say("Yes.");
+    c.say("yes yes");
+    assert_eq!(c.bookings(), 1, "a repeated yes books nothing more");
+}
+
+#[test]
+fn barge_in_after_commit_does_not_undo() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("Book a consultation Tuesday March tenth at nine, I'm Tom Fischer.");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+    assert!(c.ev(Event::BargeIn).is_empty());
+    c.say("No no, wait.");
+    c.ev(Event::CallerHungUp);
+    assert_eq!(c.bookings(), 1);
+    assert!(!c.tools.mutations.iter().any(|m| matches!(m, Mutation::Cancelled { .. })));
+    assert_eq!(c.r.summary().outcome, Outcome::Booked);
+}
+
+#[test]
+fn llm_yes_never_commits_and_llm_cannot_override_rule_dates() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    let llm = LlmReading { date_text: Some("Friday March 20th".into()), ..Default::default() };
+    let reply = c.say_llm("A cleaning on Tuesday March tenth at nine please, my name is Maria Lopez.", Some(llm));
+    assert!(reply.contains("March 10th at 9 AM"), "rule date wins: {reply}");
+    let yes = LlmReading { yes_no: Some("yes".into()), ..Default::default() };
+    c.say_llm("mm-hmm uh", Some(yes));
+    assert_eq!(c.bookings(), 0, "only the caller's explicit yes commits");
+}
+
+#[test]
+fn llm_fills_an_unusual_intent_and_type() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    let llm = LlmReading { intent: Some("book".into()), appointment_type: Some("Consultation".into()), ..Default::default() };
+    let reply = c.say_llm("I was hoping the doc could take a look at my smile sometime", Some(llm));
+    assert!(reply.contains("name"), "goes on to collect details: {reply}");
+    c.say("Ana Silva.");
+    let reply = c.say("Tuesday March tenth at nine.");
+    assert!(reply.contains("A Consultation"), "{reply}");
+}
+
+#[test]
+fn llm_name_must_occur_in_transcript() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("I'd like to book a cleaning.");
+    let llm = LlmReading { first_name: Some("Maria".into()), last_name: Some("Lopez".into()), ..Default::default() };
+    let reply = c.say_llm("uh yeah", Some(llm));
+    assert!(!reply.contains("Maria"), "an invented name is ignored: {reply}");
+}
+
+#[test]
+fn stale_slot_is_recovered_with_fresh_offers() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("A consultation on Tuesday March tenth at nine, I'm Tom Fischer.");
+    // Someone else takes the slot between read-back and yes.
+    let pid = c.tools.add_patient("Other", "Person", None, None);
+    c.tools.add_appointment(&pid, "Consultation", parse_local("2026-03-10T09:00"));
+    let reply = c.say("Yes.");
+    assert!(reply.contains("just taken"), "{reply}");
+    assert!(reply.contains("Which works best"), "fresh options offered: {reply}");
+    assert_eq!(c.bookings(), 0);
+    c.say("The first one.");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+}
+
+#[test]
+fn idle_prompts_once_then_ends_politely() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    let a = c.ev(Event::IdlePrompt);
+    assert!(matches!(&a[..], [Action::Say { text, .. }] if text.contains("still there")));
+    let a = c.ev(Event::IdleTimeout);
+    assert!(matches!(a.last(), Some(Action::Hangup)), "{a:?}");
+    assert!(c.ev(Event::CallerSaid { text: "hello?".into(), asr_confidence: None, understanding: None }).is_empty());
+    assert_eq!(c.r.summary().outcome, Outcome::Abandoned);
+}
+
+#[test]
+fn asking_for_a_phone_number_sets_expect_digits() {
+    let (mut c, _) = call("anonymous", MON_10);
+    let a = c.ev(Event::CallerSaid { text: "I'd like to book a consultation. My name is Tom Fischer.".into(), asr_confidence: None, understanding: None });
+    assert!(matches!(&a[..], [Action::Say { expect_digits: true, .. }]), "{a:?}");
+    let reply = c.say("five five five zero one nine one");
+    assert!(reply.contains("area code"), "7 digits are not enough: {reply}");
+}
+
+#[test]
+fn dtmf_zero_out_of_hours_takes_a_message_instead_of_ringing_an_empty_desk() {
+    let (mut c, _) = call("+12175550166", "2026-03-02T19:30:00");
+    let a = c.ev(Event::Dtmf('0'));
+    assert!(!a.iter().any(|x| matches!(x, Action::Transfer { .. })), "{a:?}");
+    assert!(c.said.join(" ").contains("closed"));
+}
+
+#[test]
+fn dtmf_zero_mid_booking_transfers_in_hours() {
+    let (mut c, _) = call("+12175550166", MON_10);
+    c.say("I'd like to book a cleaning.");
+    let a = c.ev(Event::Dtmf('0'));
+    assert!(a.iter().any(|x| matches!(x, Action::Transfer { uri, reason: TransferReason::FrontDesk } if uri == "sip:100@pbx.local")));
+}
+
+#[test]
+fn emergency_advice_is_not_interruptible() {
+    let (mut c, _) = call("+12175550163", MON_10);
+    let a = c.ev(Event::CallerSaid { text: "My face is swollen and my tooth is killing me".into(), asr_confidence: None, understanding: None });
+    assert!(matches!(&a[..], [Action::Say { interruptible: false, text, .. }] if text.contains("911")), "{a:?}");
+}
+
+#[test]
+fn store_down_falls_back_gracefully() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.tools.fail_all = true;
+    let reply = c.say("I'd like to book a cleaning on Tuesday March tenth at nine. My name is Maria Lopez.");
+    assert!(reply.contains("can't reach our schedule"), "{reply}");
+    assert!(c.actions.iter().any(|a| matches!(a, Action::Record(Recorded::ToolFailure { .. }))));
+    assert!(c.r.summary().notify_staff);
+}
+
+#[test]
+fn unbooked_new_patient_is_a_hot_lead() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("I'm a new patient and I'd like to book a cleaning.");
+    c.ev(Event::CallerHungUp);
+    let s = c.r.summary();
+    assert_eq!(s.outcome, Outcome::Abandoned);
+    let lead = s.lead.expect("lead");
+    assert!(lead.score >= 80, "{lead:?}");
+    assert!(s.notify_staff);
+}
+
+#[test]
+fn caller_id_alone_never_discloses_appointments() {
+    // Robert's phone, but the caller gives another name and no date of birth.
+    let (mut c, _) = call("+12175550123", MON_10);
+    let reply = c.say("Hi, I need to cancel my appointment. This is Robert Chen's wife.");
+    assert!(reply.contains("name"), "{reply}");
+    c.say("Amy Chen.");
+    let all = c.said.join(" ");
+    assert!(!all.contains("10 AM"), "{all}");
+    assert!(all.contains("date of birth"), "{all}");
+}
+
+#[test]
+fn repeat_request_repeats_last_prompt() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    let first = c.say("I'd like to book a cleaning on Thursday March fifth in the afternoon, I'm Maria Lopez.");
+    let again = c.say("Sorry, can you repeat that?");
+    assert_eq!(first, again);
+}
+
+#[test]
+fn bad_timezone_is_a_clear_error() {
+    let mut w = load_world();
+    w.facts.timezone = "Mars/Olympus".into();
+    let ctx = CallContext { call_id: "x".into(), caller_id: None, started_at: Utc::now() };
+    let err = Receptionist::new(w.facts, ctx, Config::default()).err().expect("error");
+    assert!(err.to_string().contains("IANA"));
+}
+
+#[test]
+fn llm_exports() {
+    let w = load_world();
+    let schema = llm_reading_json_schema();
+    assert_eq!(schema["type"], "object");
+    assert!(schema["properties"]["intent"]["enum"].as_array().unwrap().iter().any(|v| v == "book"));
+    let p = llm_system_prompt(&w.facts);
+    assert!(p.contains("Cleaning & Exam") && p.contains("Never compute dates"));
+    // the model's JSON parses into the reading
+    let r: LlmReading = serde_json::from_str(r#"{"intent":"book","date_text":"next friday","yes_no":null}"#).unwrap();
+    assert_eq!(r.intent.as_deref(), Some("book"));
+}
+
+#[test]
+fn phone_number_can_be_keyed_in() {
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("I'd like to book a consultation. My name is Tom Fischer.");
+    for d in "2175550191".chars() {
+        c.ev(Event::Dtmf(d));
+    }
+    let all = c.said.join(" ");
+    assert!(all.contains("2 1 7, 5 5 5, 0 1 9 1"), "{all}");
+    assert!(!c.actions.iter().any(|a| matches!(a, Action::Transfer { .. })), "digits are not a transfer request");
+}

@@ -1,0 +1,398 @@
+//! The per-call controller: one tokio task per answered call that wires the voice seam, the
+//! engines, turn-taking, the receptionist policy and the store.
+//!
+//! The loop owns every piece of per-call state, so nothing here is shared or locked. Slow work
+//! (transcription, synthesis) runs in spawned tasks that report back over channels; barge-in
+//! aborts the speaking task and flushes the RTP queue at once. Caller audio, transcripts and
+//! numbers go only to the encrypted store, never to logs (the call is logged by its opaque id).
+
+use std::time::{Duration, Instant};
+
+use fd_models::client::{AsrClient, TranscribeOpts, TtsClient, VadClient};
+use fd_receptionist::{Action, CallContext, Event, Receptionist, Recorded};
+use fd_store::{CallEnd, Direction, NewCall, Speaker, Store, Turn};
+use fd_voice::endpoint::{CallEvent, CallHandle, IncomingCall};
+use fd_voice::turn::{TurnConfig, TurnEvent, TurnTaker, UtteranceBuffer};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::tools::{practice_facts, StoreTools};
+
+/// What every call needs; cheap to clone into each call task.
+#[derive(Clone)]
+pub struct CallDeps {
+    pub data_dir: std::path::PathBuf,
+    pub clock: Clock,
+    pub asr: AsrClient,
+    pub tts: TtsClient,
+    pub vad: VadClient,
+    /// Whisper initial prompt: practice name, services, appointment types.
+    pub vocabulary: String,
+    pub turn: TurnConfig,
+}
+
+const RATE: u32 = 16_000;
+
+fn samples_duration(n: usize) -> Duration {
+    Duration::from_micros(n as u64 * 1_000_000 / RATE as u64)
+}
+
+/// Messages from the call's helper tasks back to its loop.
+enum Internal {
+    /// A transcription finished (text may be empty: nothing intelligible).
+    Heard { text: String, asr_ms: u64, utterance_end: Instant },
+    /// The first audio of a reply was queued for RTP.
+    FirstAudio { at: Instant },
+    /// All audio of a reply is queued; it will have played out at `until`.
+    Queued { until: Instant },
+    /// The engine failed; the reply could not be spoken.
+    SpeakFailed,
+}
+
+struct Speaking {
+    task: JoinHandle<()>,
+    text: String,
+    started: Instant,
+    logged: bool,
+    interruptible: bool,
+    /// When the queued audio will have played out (known once synthesis finished).
+    until: Option<Instant>,
+    /// Actions to run once this reply has been heard (transfer, hang-up).
+    then: Vec<Action>,
+}
+
+/// Per-turn timings for the call record (ms since the end of the caller's speech).
+#[derive(Default, Clone, Copy)]
+struct Timing {
+    utterance_end: Option<Instant>,
+    asr_ms: Option<i64>,
+}
+
+pub async fn run(call: IncomingCall, deps: CallDeps) {
+    let id = call.call_id;
+    tracing::info!(call = id, "call answered");
+    if let Err(e) = run_inner(call, &deps).await {
+        tracing::error!(call = id, error = %e, "call ended with an error");
+    }
+    tracing::info!(call = id, "call finished");
+}
+
+async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()> {
+    let mut store = Store::open(&deps.data_dir)?;
+    let clock = deps.clock.clone();
+    store.set_clock(move || clock.now());
+    let caller_id = call.caller.user.clone().filter(|u| !u.is_empty());
+    let db_call = store.start_call(&NewCall { direction: Direction::Inbound, caller: caller_id.clone(), callee: None })?;
+    store.answer_call(db_call)?;
+    let facts = practice_facts(&store)?;
+    let started = Instant::now();
+    let now = || deps.clock.now();
+
+    let mut policy = Receptionist::new(
+        facts,
+        CallContext { call_id: format!("call-{db_call}"), caller_id, started_at: now() },
+        fd_receptionist::Config::default(),
+    )?;
+    let mut turn = TurnTaker::new(deps.turn.clone(), Instant::now());
+    let mut utter = UtteranceBuffer::default_16k();
+    let vad = deps.vad.open(RATE).await.ok();
+    let vad_frame = vad.as_ref().map(|v| v.frame_samples()).unwrap_or(512);
+    let mut vad_buf: Vec<i16> = Vec::with_capacity(vad_frame * 2);
+    let mut last_prob = 0.0f32;
+
+    let (itx, mut irx) = mpsc::channel::<Internal>(16);
+    let mut speaking: Option<Speaking> = None;
+    let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
+    let mut timing = Timing::default();
+    let mut transcribing = false;
+    let mut hangup_requested = false;
+    let mut caller_gone = false;
+    let mut transferred = false;
+
+    pending.extend(policy.start(now()));
+
+    'call: loop {
+        // Run queued actions until one needs to wait for the bot to finish speaking.
+        while speaking.is_none() {
+            let Some(action) = pending.pop_front() else { break };
+            match action {
+                Action::Say { text, interruptible, expect_digits } => {
+                    turn.expect_digits(expect_digits);
+                    turn.bot_started(Instant::now(), !interruptible);
+                    let task = spawn_speaker(deps.tts.clone(), call.handle.clone(), text.clone(), itx.clone());
+                    // Whatever follows a Say (transfer, hang-up) waits until it has been heard.
+                    let then: Vec<Action> = pending.drain(..).collect();
+                    speaking = Some(Speaking { task, text, started: Instant::now(), logged: false, interruptible, until: None, then });
+                }
+                Action::Record(r) => record(&mut store, db_call, &r),
+                Action::Transfer { uri, .. } => {
+                    if let Err(e) = call.handle.transfer(&uri).await {
+                        tracing::warn!(call = call.call_id, error = %e, "transfer could not be started");
+                        let more = handle_event(&mut policy, Event::TransferFailed, &mut store, db_call, deps);
+                        pending.extend(more);
+                    }
+                }
+                Action::Hangup => {
+                    hangup_requested = true;
+                }
+            }
+        }
+        if hangup_requested && speaking.is_none() && pending.is_empty() {
+            call.handle.hangup().await;
+            break 'call;
+        }
+
+        let deadline = turn.poll_timeout().map(tokio::time::Instant::from_std);
+        let speak_done = speaking.as_ref().and_then(|s| s.until).map(tokio::time::Instant::from_std);
+        tokio::select! {
+            ev = call.events.recv() => {
+                let Some(ev) = ev else { caller_gone = true; break 'call };
+                match ev {
+                    CallEvent::Audio(frame) => {
+                        let t = Instant::now();
+                        utter.push(t, &frame);
+                        vad_buf.extend_from_slice(&frame);
+                        if let Some(v) = &vad {
+                            while vad_buf.len() >= vad_frame {
+                                let chunk: Vec<i16> = vad_buf.drain(..vad_frame).collect();
+                                match v.push(&chunk).await {
+                                    Ok(p) => last_prob = p.into_iter().fold(0.0, f32::max),
+                                    Err(_) => last_prob = 0.0,
+                                }
+                            }
+                        } else {
+                            vad_buf.clear();
+                        }
+                        turn.on_vad(t, last_prob);
+                    }
+                    CallEvent::Dtmf(d) => turn.on_dtmf(Instant::now(), d),
+                    CallEvent::RemoteHangup | CallEvent::MediaTimeout => {
+                        caller_gone = true;
+                        break 'call;
+                    }
+                    CallEvent::TransferResult { ok, .. } => {
+                        let ev = if ok { Event::TransferSucceeded } else { Event::TransferFailed };
+                        transferred |= ok;
+                        pending.extend(handle_event(&mut policy, ev, &mut store, db_call, deps));
+                        if ok {
+                            break 'call;
+                        }
+                    }
+                    CallEvent::Hold(_) => {}
+                }
+            }
+            Some(msg) = irx.recv() => match msg {
+                Internal::Heard { text, asr_ms, utterance_end } => {
+                    transcribing = false;
+                    timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64) };
+                    if text.trim().is_empty() {
+                        turn.resume_listening(Instant::now());
+                    } else {
+                        add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
+                        let ev = Event::CallerSaid { text, asr_confidence: None, understanding: None };
+                        let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
+                        if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
+                            turn.resume_listening(Instant::now());
+                        }
+                        pending.extend(actions);
+                    }
+                }
+                Internal::FirstAudio { at } => {
+                    if let Some(s) = speaking.as_mut().filter(|s| !s.logged) {
+                        s.logged = true;
+                        let tts_ms = at.saturating_duration_since(s.started).as_millis() as i64;
+                        let first = timing.utterance_end.take().map(|end| at.saturating_duration_since(end).as_millis() as i64);
+                        if let Some(ms) = first {
+                            // Figures only: no text, no caller data.
+                            tracing::info!(voice_to_voice_ms = ms, asr_ms = timing.asr_ms.unwrap_or(-1), tts_ms, "turn latency");
+                        }
+                        let t = Turn {
+                            speaker: Speaker::Receptionist,
+                            text: s.text.clone(),
+                            offset_ms: s.started.saturating_duration_since(started).as_millis() as i64,
+                            asr_ms: timing.asr_ms.take(),
+                            llm_ms: None,
+                            tts_ms: Some(tts_ms),
+                            first_rtp_ms: first,
+                        };
+                        if let Err(e) = store.add_turn(db_call, &t) {
+                            tracing::error!(error = %e, "could not store a transcript turn");
+                        }
+                    }
+                }
+                Internal::Queued { until } => {
+                    if let Some(s) = speaking.as_mut() { s.until = Some(until); }
+                }
+                Internal::SpeakFailed => {
+                    if let Some(s) = speaking.take() {
+                        add_turn(&mut store, db_call, Speaker::Receptionist, &s.text, started, &Timing::default());
+                        turn.bot_finished(Instant::now());
+                        pending.extend(s.then);
+                    }
+                }
+            },
+            _ = sleep_until(speak_done) => {
+                if let Some(s) = speaking.take() {
+                    turn.bot_finished(Instant::now());
+                    pending.extend(s.then);
+                }
+            }
+            _ = sleep_until(deadline) => {
+                turn.handle_timeout(Instant::now());
+            }
+        }
+
+        while let Some(te) = turn.poll_event() {
+            match te {
+                TurnEvent::SpeechStarted { .. } => {}
+                TurnEvent::EndOfTurn { utterance_start, utterance_end } => {
+                    let audio = utter.extract(utterance_start, utterance_end);
+                    if transcribing {
+                        // One utterance at a time; a second one this quickly is usually a fragment.
+                        continue;
+                    }
+                    transcribing = true;
+                    spawn_transcriber(deps.asr.clone(), deps.vocabulary.clone(), audio, utterance_end, itx.clone());
+                }
+                TurnEvent::BargeIn => {
+                    if let Some(s) = speaking.take_if(|s| s.interruptible) {
+                        s.task.abort();
+                        call.handle.flush();
+                        turn.bot_finished(Instant::now());
+                        // Actions after an interrupted Say (e.g. a hang-up) are dropped; the policy
+                        // decides again from what the caller says next. Commits already happened.
+                        pending.extend(handle_event(&mut policy, Event::BargeIn, &mut store, db_call, deps));
+                    }
+                }
+                TurnEvent::IdlePrompt => pending.extend(handle_event(&mut policy, Event::IdlePrompt, &mut store, db_call, deps)),
+                TurnEvent::IdleHangup => pending.extend(handle_event(&mut policy, Event::IdleTimeout, &mut store, db_call, deps)),
+                TurnEvent::TransferToFrontDesk => pending.extend(handle_event(&mut policy, Event::Dtmf('0'), &mut store, db_call, deps)),
+                TurnEvent::Digit(d) => pending.extend(handle_event(&mut policy, Event::Dtmf(d), &mut store, db_call, deps)),
+            }
+        }
+    }
+
+    if let Some(s) = speaking.take() {
+        s.task.abort();
+    }
+    if caller_gone && !transferred {
+        let _ = handle_event(&mut policy, Event::CallerHungUp, &mut store, db_call, deps);
+    }
+    if let Some(v) = vad {
+        let _ = v.close().await;
+    }
+    finish_call(&mut store, db_call, &policy)?;
+    Ok(())
+}
+
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_event(policy: &mut Receptionist, ev: Event, store: &mut Store, db_call: i64, deps: &CallDeps) -> Vec<Action> {
+    let now = deps.clock.now();
+    // The store is local SQLite: milliseconds. block_in_place keeps the runtime's other tasks
+    // (other calls' audio) running on the second worker meanwhile.
+    tokio::task::block_in_place(|| {
+        let mut tools = StoreTools::new(store, db_call);
+        policy.handle(ev, now, &mut tools)
+    })
+}
+
+fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, utterance_end: Instant, tx: mpsc::Sender<Internal>) {
+    tokio::spawn(async move {
+        let t0 = Instant::now();
+        let opts = TranscribeOpts { vocabulary_prompt: Some(vocabulary), audio_ctx: None };
+        let text = match asr.transcribe(&audio, &opts).await {
+            Ok(t) => t.text,
+            Err(e) => {
+                tracing::warn!(error = %e, "transcription failed");
+                String::new()
+            }
+        };
+        let _ = tx.send(Internal::Heard { text, asr_ms: t0.elapsed().as_millis() as u64, utterance_end }).await;
+    });
+}
+
+fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sender<Internal>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stream = match tts.synthesize(&text, RATE).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "speech synthesis failed");
+                let _ = tx.send(Internal::SpeakFailed).await;
+                return;
+            }
+        };
+        // Playout ends no earlier than now + everything queued so far.
+        let mut until = Instant::now();
+        let mut first = true;
+        loop {
+            match stream.next().await {
+                Ok(Some(chunk)) => {
+                    let now = Instant::now();
+                    until = until.max(now) + samples_duration(chunk.pcm.len());
+                    if handle.play(chunk.pcm).is_err() {
+                        break;
+                    }
+                    if first {
+                        first = false;
+                        let _ = tx.send(Internal::FirstAudio { at: now }).await;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "speech synthesis failed mid-reply");
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(Internal::Queued { until }).await;
+    })
+}
+
+fn add_turn(store: &mut Store, db_call: i64, speaker: Speaker, text: &str, started: Instant, timing: &Timing) {
+    let t = Turn {
+        speaker,
+        text: text.to_owned(),
+        offset_ms: started.elapsed().as_millis() as i64,
+        asr_ms: if speaker == Speaker::Caller { timing.asr_ms } else { None },
+        llm_ms: None,
+        tts_ms: None,
+        first_rtp_ms: None,
+    };
+    if let Err(e) = store.add_turn(db_call, &t) {
+        tracing::error!(error = %e, "could not store a transcript turn");
+    }
+}
+
+fn record(store: &mut Store, db_call: i64, r: &Recorded) {
+    // Bookings, cancellations and messages were already committed by the tools; this is the
+    // call-level trail, logged by kind only.
+    let kind = match r {
+        Recorded::Booked { .. } => "booked",
+        Recorded::Rescheduled { .. } => "rescheduled",
+        Recorded::Cancelled { .. } => "cancelled",
+        Recorded::MessageTaken { .. } => "message",
+        Recorded::TransferRequested { .. } => "transfer-requested",
+        Recorded::TransferCompleted => "transfer-completed",
+        Recorded::TransferFailed => "transfer-failed",
+        Recorded::ToolFailure { .. } => "tool-failure",
+    };
+    let _ = (store, db_call);
+    tracing::info!(event = kind, "call event");
+}
+
+fn finish_call(store: &mut Store, db_call: i64, policy: &Receptionist) -> anyhow::Result<()> {
+    let s = policy.summary();
+    let outcome = fd_store::Outcome::parse(s.outcome.as_str());
+    store.end_call(db_call, &CallEnd { outcome, summary: Some(s.text.clone()), sentiment: None, patient_id: None })?;
+    if let Some(lead) = &s.lead {
+        let _ = store.add_lead(s.patient_name.as_deref(), None, i64::from(lead.score), None, Some(db_call), fd_store::Actor::Call(db_call));
+    }
+    Ok(())
+}

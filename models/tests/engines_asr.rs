@@ -1,0 +1,113 @@
+//! Proof tests of the Whisper engine with the real model (run the engine binaries' build first).
+
+mod engines_common;
+use engines_common::*;
+
+use std::time::{Duration, Instant};
+
+use fd_models::client::{AsrClient, EngineError, TranscribeOpts};
+use fd_models::protocol::{pcm_to_bytes, Request};
+
+fn wer(client: &AsrClient, rt: &tokio::runtime::Runtime, clips: &[(String, Vec<i16>, String)], phone: bool, opts: &TranscribeOpts) -> f64 {
+    let (mut errs, mut words) = (0, 0);
+    for (id, pcm, reference) in clips {
+        let audio = if phone { phone_path(pcm) } else { pcm.clone() };
+        let t = rt.block_on(client.transcribe(&audio, opts)).expect("transcribe");
+        let (e, n) = word_errors(reference, &t.text);
+        // Test speech is public-domain LibriVox, not patient data: printing it is fine.
+        println!("{id} {}: errors {e}/{n} ctx {} | {}", if phone { "8k-ulaw" } else { "16k" }, t.audio_ctx, t.text);
+        assert!(!t.skipped_silence);
+        assert_eq!(t.segments.len(), 1);
+        assert!(t.segments[0].avg_logprob < 0.0 && t.segments[0].t1 > 1.0);
+        errs += e;
+        words += n;
+    }
+    errs as f64 / words as f64
+}
+
+#[test]
+fn whisper_librivox_wer_16k_and_phone_path() {
+    let clips = librivox();
+    let eng = asr_engine();
+    let rt = rt();
+    let client = AsrClient::new(&eng.socket);
+    let opts = TranscribeOpts::default();
+    let w16 = wer(&client, &rt, &clips, false, &opts);
+    let w8 = wer(&client, &rt, &clips, true, &opts);
+    println!("WER 16 kHz: {:.1}%   WER 8 kHz mu-law round trip: {:.1}%", w16 * 100.0, w8 * 100.0);
+    assert!(w16 <= 0.10, "WER at 16 kHz {:.1}% > 10%", w16 * 100.0);
+    assert!(w8 <= 0.10, "WER on the phone path {:.1}% > 10%", w8 * 100.0);
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
+    let eng = asr_engine();
+    let rt = rt();
+    let client = AsrClient::new(&eng.socket);
+    let opts = TranscribeOpts::default();
+    let t = Instant::now();
+    assert!(matches!(rt.block_on(client.transcribe(&[], &opts)), Err(EngineError::BadRequest { .. })));
+    let long = vec![100i16; 16000 * 31];
+    assert!(matches!(rt.block_on(client.transcribe(&long, &opts)), Err(EngineError::BadRequest { .. })));
+    // Wrong sample rate through the raw protocol.
+    let r = rt.block_on(client.0.call(|id| Request::Transcribe { id, sample_rate: 8000, prompt: None, audio_ctx: None }, &pcm_to_bytes(&[1, 2, 3])));
+    assert!(matches!(r, Err(EngineError::BadRequest { ref message, .. }) if message.contains("16000")), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "bad requests must be rejected without running Whisper");
+    let silent = rt.block_on(client.transcribe(&vec![0i16; 16000 * 2], &opts)).unwrap();
+    assert!(silent.skipped_silence && silent.text.is_empty());
+}
+
+#[test]
+fn vocabulary_prompt_is_accepted() {
+    let clips = librivox();
+    let eng = asr_engine();
+    let rt = rt();
+    let client = AsrClient::new(&eng.socket);
+    let opts = TranscribeOpts { vocabulary_prompt: Some("Dashwood, Norland Park.".into()), audio_ctx: None };
+    let t = rt.block_on(client.transcribe(&clips[0].1, &opts)).unwrap();
+    assert!(normalise(&t.text).contains(&"dashwood".to_string()), "{}", t.text);
+}
+
+#[test]
+fn missing_or_corrupt_model_reports_model_error() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("ggml-corrupt.bin");
+    std::fs::write(&corrupt, b"this is not a ggml file at all").unwrap();
+    for m in [dir.path().join("missing.bin"), corrupt] {
+        let eng = spawn_engine("frontdesk-asr", &["--model", m.to_str().unwrap()]);
+        let client = AsrClient::new(&eng.socket);
+        let h = rt.block_on(client.0.health()).unwrap();
+        assert!(!h.ready && h.problem.as_deref().unwrap_or("").contains("reinstall"), "{h:?}");
+        let r = rt.block_on(client.transcribe(&[1000; 1600], &TranscribeOpts::default()));
+        assert!(matches!(r, Err(EngineError::Model { .. })), "{r:?}");
+    }
+}
+
+#[test]
+fn killed_engine_gives_unavailable_promptly() {
+    let clips = librivox();
+    let mut eng = asr_engine();
+    let rt = rt();
+    let client = AsrClient::new(&eng.socket);
+    let pid = eng.child.id();
+    let audio = clips[3].1.clone();
+    let c2 = client.clone();
+    let fut = rt.spawn(async move { c2.transcribe(&audio, &TranscribeOpts { vocabulary_prompt: None, audio_ctx: Some(0) }).await });
+    std::thread::sleep(Duration::from_millis(150));
+    let t = Instant::now();
+    kill9(pid);
+    let r = rt.block_on(fut).unwrap();
+    assert!(matches!(r, Err(EngineError::Unavailable { .. })), "{r:?}");
+    assert!(t.elapsed() < Duration::from_millis(500), "took {:?}", t.elapsed());
+    let _ = eng.child.wait();
+    // And a new request fails fast too (no hang on a dead socket).
+    let t = Instant::now();
+    assert!(matches!(rt.block_on(client.transcribe(&[1000; 1600], &TranscribeOpts::default())), Err(EngineError::Unavailable { .. })));
+    assert!(t.elapsed() < Duration::from_millis(1500));
+}
+
+fn kill9(pid: u32) {
+    let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}

@@ -1,0 +1,140 @@
+//! Proof tests of the LLM engine with the real GGUF model.
+
+mod engines_common;
+use engines_common::*;
+
+use std::time::{Duration, Instant};
+
+use fd_models::client::{EngineError, GenerateEvent, GenerateOpts, LlmClient};
+use fd_models::protocol::ChatMessage;
+
+const SYSTEM: &str = "You are the front desk assistant of Maple Dental. You classify what a caller wants. \
+Answer only with the JSON object requested.";
+
+fn user(s: &str) -> Vec<ChatMessage> {
+    vec![ChatMessage { role: "user".into(), content: s.into() }]
+}
+
+fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "intent": {"type": "string", "enum": ["book", "cancel", "reschedule", "message", "other"]},
+            "patient_name": {"type": ["string", "null"]},
+            "urgent": {"type": "boolean"},
+            "party_size": {"type": "integer"}
+        },
+        "required": ["intent", "patient_name", "urgent", "party_size"],
+        "additionalProperties": false
+    })
+}
+
+#[test]
+fn grammar_constrained_json_matches_schema_for_several_prompts() {
+    let eng = llm_engine();
+    let rt = rt();
+    let client = LlmClient::new(&eng.socket);
+    rt.block_on(client.set_system_prompt(SYSTEM)).unwrap();
+    let opts = GenerateOpts { json_schema: Some(schema()), max_tokens: 96, ..Default::default() };
+    for prompt in [
+        "Hi, this is Anna Lee, I need to book a cleaning next week.",
+        "I have to cancel my appointment tomorrow, it's Bob.",
+        "My tooth is killing me, can I come in today? Two of us need to be seen.",
+        "Can you tell Dr. Patel I called?",
+    ] {
+        let g = rt.block_on(client.generate(&user(prompt), &opts)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", g.text));
+        let o = v.as_object().expect("object");
+        assert_eq!(o.len(), 4, "{v}");
+        assert!(["book", "cancel", "reschedule", "message", "other"].contains(&o["intent"].as_str().unwrap()), "{v}");
+        assert!(o["patient_name"].is_string() || o["patient_name"].is_null(), "{v}");
+        assert!(o["urgent"].is_boolean(), "{v}");
+        assert!(o["party_size"].is_i64(), "{v}");
+        assert!(g.prompt_tokens > 0 && g.generated_tokens > 0);
+    }
+}
+
+#[test]
+fn tokens_stream_and_turns_do_not_leak_into_each_other() {
+    let eng = llm_engine();
+    let rt = rt();
+    let client = LlmClient::new(&eng.socket);
+    rt.block_on(client.set_system_prompt(SYSTEM)).unwrap();
+    let opts = GenerateOpts { max_tokens: 24, ..Default::default() };
+    let first = rt.block_on(client.generate(&user("Say hello."), &opts)).unwrap();
+    // Same turn again after another turn: the KV cache was trimmed back to the system prompt,
+    // so greedy decoding must reproduce the first answer exactly.
+    let _ = rt.block_on(client.generate(&user("What are your opening hours on Saturday?"), &opts)).unwrap();
+    let again = rt.block_on(client.generate(&user("Say hello."), &opts)).unwrap();
+    assert_eq!(first.text, again.text);
+    let streamed = rt.block_on(async {
+        let mut s = client.generate_stream(&user("Say hello."), &opts).await.unwrap();
+        let mut toks = String::new();
+        let mut n = 0;
+        loop {
+            match s.next().await.unwrap() {
+                Some(GenerateEvent::Token(t)) => {
+                    toks.push_str(&t);
+                    n += 1;
+                }
+                Some(GenerateEvent::Done(g)) => break (toks, n, g),
+                None => panic!("stream ended without Done"),
+            }
+        }
+    });
+    assert!(streamed.1 > 1, "tokens should stream one by one");
+    assert_eq!(streamed.0, streamed.2.text);
+    assert_eq!(streamed.2.text, first.text);
+}
+
+#[test]
+fn cancel_stops_generation_quickly() {
+    let eng = llm_engine();
+    let rt = rt();
+    let client = LlmClient::new(&eng.socket);
+    let opts = GenerateOpts { max_tokens: 400, temperature: 0.8, ..Default::default() };
+    let (elapsed, res) = rt.block_on(async {
+        let mut s = client.generate_stream(&user("Write a long story about a dentist."), &opts).await.unwrap();
+        // Wait for the first token so generation is really in flight.
+        assert!(matches!(s.next().await.unwrap(), Some(GenerateEvent::Token(_))));
+        let id = s.id();
+        let t = Instant::now();
+        client.0.cancel(id).await;
+        loop {
+            match s.next().await {
+                Ok(Some(GenerateEvent::Token(_))) => continue,
+                other => break (t.elapsed(), other),
+            }
+        }
+    });
+    assert!(matches!(res, Err(EngineError::Cancelled)), "{res:?}");
+    println!("cancel took {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(250), "cancel took {elapsed:?}");
+    // The engine is still usable afterwards.
+    let g = rt.block_on(client.generate(&user("Say hello."), &GenerateOpts { max_tokens: 8, ..Default::default() })).unwrap();
+    assert!(g.generated_tokens > 0);
+}
+
+#[test]
+fn bad_requests_and_missing_model() {
+    let eng = llm_engine();
+    let rt = rt();
+    let client = LlmClient::new(&eng.socket);
+    let r = rt.block_on(client.generate(&[], &GenerateOpts::default()));
+    assert!(matches!(r, Err(EngineError::BadRequest { .. })), "{r:?}");
+    let r = rt.block_on(client.generate(&user("hi"), &GenerateOpts { grammar: Some("root ::= (".into()), ..Default::default() }));
+    assert!(matches!(r, Err(EngineError::BadRequest { .. })), "{r:?}");
+    let huge = "word ".repeat(5000);
+    let r = rt.block_on(client.generate(&user(&huge), &GenerateOpts::default()));
+    assert!(matches!(r, Err(EngineError::BadRequest { .. })), "{r:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("bad.gguf");
+    std::fs::write(&corrupt, b"GGUF but not really").unwrap();
+    for m in [dir.path().join("missing.gguf"), corrupt] {
+        let e = spawn_engine("frontdesk-llm", &["--model", m.to_str().unwrap()]);
+        let c = LlmClient::new(&e.socket);
+        let r = rt.block_on(c.generate(&user("hi"), &GenerateOpts::default()));
+        assert!(matches!(r, Err(EngineError::Model { .. })), "{r:?}");
+    }
+}

@@ -1,0 +1,137 @@
+//! Proof tests of the Piper and Silero engines with the real models (and Whisper to check Piper).
+
+mod engines_common;
+use engines_common::*;
+
+use std::time::{Duration, Instant};
+
+use fd_models::client::{AsrClient, EngineError, TranscribeOpts, TtsClient, VadClient};
+
+#[test]
+fn piper_speech_is_transcribed_back_by_whisper() {
+    let tts = tts_engine();
+    let asr = asr_engine();
+    let rt = rt();
+    let (t, a) = (TtsClient::new(&tts.socket), AsrClient::new(&asr.socket));
+    let sentence = "Your appointment with the hygienist is on Thursday at ten in the morning.";
+    let pcm = rt.block_on(t.synthesize_all(sentence, 16000)).unwrap();
+    assert!(pcm.len() > 16000 * 2, "{} samples", pcm.len());
+    let heard = rt.block_on(a.transcribe(&pcm, &TranscribeOpts::default())).unwrap();
+    let (errs, n) = word_errors(sentence, &heard.text);
+    println!("piper->whisper: {errs}/{n} errors: {}", heard.text);
+    assert_eq!(normalise(&heard.text), normalise(sentence));
+    // The 8 kHz output, as sent to the phone, is intelligible too.
+    let pcm8 = rt.block_on(t.synthesize_all(sentence, 8000)).unwrap();
+    assert!((pcm8.len() as f64 / pcm.len() as f64 - 0.5).abs() < 0.01);
+    let f: Vec<f32> = pcm8.iter().map(|&s| s as f32 / 32768.0).collect();
+    let up = resample::to_i16(&resample::resample(&f, 8000, 16000));
+    let heard8 = rt.block_on(a.transcribe(&up, &TranscribeOpts::default())).unwrap();
+    let (e8, _) = word_errors(sentence, &heard8.text);
+    assert!(e8 <= 1, "8 kHz: {}", heard8.text);
+}
+
+#[test]
+fn sentences_stream_separately_and_preload_is_instant() {
+    let tts = tts_engine();
+    let rt = rt();
+    let t = TtsClient::new(&tts.socket);
+    let chunks = rt.block_on(async {
+        let mut s = t.synthesize("Thanks for calling Maple Dental. How can I help you today?", 8000).await.unwrap();
+        let mut v = Vec::new();
+        while let Some(c) = s.next().await.unwrap() {
+            v.push(c);
+        }
+        v
+    });
+    assert_eq!(chunks.len(), 2);
+    assert_eq!((chunks[0].sentence, chunks[1].sentence), (0, 1));
+    assert!(chunks.iter().all(|c| c.sample_rate == 8000 && !c.cached && c.pcm.len() > 4000));
+    let greeting = "Thank you for calling. This call may be recorded.".to_string();
+    rt.block_on(t.preload(&[greeting.clone()], 8000)).unwrap();
+    let start = Instant::now();
+    let c = rt.block_on(async { t.synthesize(&greeting, 8000).await.unwrap().next().await.unwrap().unwrap() });
+    assert!(c.cached);
+    assert!(start.elapsed() < Duration::from_millis(100), "cached prompt took {:?}", start.elapsed());
+}
+
+#[test]
+fn tts_bad_input_cancel_and_missing_runtime() {
+    let tts = tts_engine();
+    let rt = rt();
+    let t = TtsClient::new(&tts.socket);
+    assert!(matches!(rt.block_on(t.synthesize_all("hello", 22050)), Err(EngineError::BadRequest { .. })));
+    assert!(matches!(rt.block_on(t.synthesize_all("   ", 8000)), Err(EngineError::BadRequest { .. })));
+    // Cancel between sentences: a long text stops after the current sentence.
+    let long = "This is one sentence about the office. ".repeat(30);
+    let (res, elapsed) = rt.block_on(async {
+        let mut s = t.synthesize(&long, 8000).await.unwrap();
+        assert!(s.next().await.unwrap().is_some());
+        let start = Instant::now();
+        t.0.cancel(s.id()).await;
+        loop {
+            match s.next().await {
+                Ok(Some(_)) => continue,
+                other => break (other, start.elapsed()),
+            }
+        }
+    });
+    assert!(matches!(res, Err(EngineError::Cancelled)), "{res:?}");
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+
+    // Missing ONNX Runtime: a clear `model` error, no deadlock.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("libonnxruntime.so");
+    let (m, c) = (piper_model(), piper_config());
+    let e = spawn_engine("frontdesk-tts", &["--model", m.to_str().unwrap(), "--config", c.to_str().unwrap(), "--onnxruntime", missing.to_str().unwrap()]);
+    let r = rt.block_on(TtsClient::new(&e.socket).synthesize_all("hello", 8000));
+    assert!(matches!(r, Err(EngineError::Model { ref message, .. }) if message.contains("ONNX Runtime")), "{r:?}");
+}
+
+#[test]
+fn silero_separates_speech_from_silence_and_noise() {
+    let clips = librivox();
+    let vad = vad_engine();
+    let rt = rt();
+    let v = VadClient::new(&vad.socket);
+    let (speech, silence, noise) = rt.block_on(async {
+        let s = v.open(16000).await.unwrap();
+        assert_eq!(s.frame_samples(), 512);
+        let pcm = &clips[1].1;
+        let n = pcm.len() / 512 * 512;
+        let p = s.push(&pcm[..n]).await.unwrap();
+        assert_eq!(p.len(), n / 512);
+        let sil = s.push(&vec![0i16; 512 * 30]).await.unwrap();
+        // Low-level white noise (deterministic LCG).
+        let mut x: u32 = 12345;
+        let noise: Vec<i16> = (0..512 * 30).map(|_| { x = x.wrapping_mul(1664525).wrapping_add(1013904223); ((x >> 16) as i16) / 64 }).collect();
+        let nz = s.push(&noise).await.unwrap();
+        s.close().await.unwrap();
+        (p, sil, nz)
+    });
+    let frac_speech = speech.iter().filter(|&&p| p > 0.5).count() as f64 / speech.len() as f64;
+    let max_sil = silence[5..].iter().cloned().fold(0.0f32, f32::max);
+    let mean_noise = noise.iter().sum::<f32>() / noise.len() as f32;
+    println!("speech frames >0.5: {:.0}%  max p on silence: {max_sil:.3}  mean p on noise: {mean_noise:.3}", frac_speech * 100.0);
+    assert!(frac_speech > 0.6, "{frac_speech}");
+    assert!(max_sil < 0.1, "{max_sil}");
+    assert!(mean_noise < 0.2, "{mean_noise}");
+}
+
+#[test]
+fn vad_8k_stream_and_bad_frames() {
+    let clips = librivox();
+    let vad = vad_engine();
+    let rt = rt();
+    let v = VadClient::new(&vad.socket);
+    rt.block_on(async {
+        let s = v.open(8000).await.unwrap();
+        assert_eq!(s.frame_samples(), 256);
+        let f: Vec<f32> = clips[1].1.iter().map(|&x| x as f32 / 32768.0).collect();
+        let pcm8 = resample::to_i16(&resample::resample(&f, 16000, 8000));
+        let n = pcm8.len() / 256 * 256;
+        let p = s.push(&pcm8[..n]).await.unwrap();
+        assert!(p.iter().filter(|&&x| x > 0.5).count() * 2 > p.len(), "8 kHz speech not detected");
+        assert!(matches!(s.push(&[0i16; 300]).await, Err(EngineError::BadRequest { .. })));
+        assert!(matches!(v.open(44100).await, Err(EngineError::BadRequest { .. })));
+    });
+}

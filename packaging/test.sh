@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Command 2 of the README: set everything up (idempotent) and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packaging/setup.sh --test
+export FRONTDESK_CACHE="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}"
+# One build, one profile: the tests use the binaries setup.sh just built.
+cargo test --workspace --no-fail-fast "$@"

@@ -1,0 +1,840 @@
+//! The tokio SIP endpoint: one task owns the SIP UDP socket and the sans-IO [`Ua`], feeds it
+//! datagrams and real time, and for each call binds an RTP port pair and runs a
+//! [`crate::media`] driver. The application sees [`IncomingCall`]s with a [`CallHandle`] and a
+//! stream of [`CallEvent`]s.
+//!
+//! Calls are answered at once (no ringing phase: the receptionist is always available). Every
+//! exit path (remote BYE, our hangup, CANCEL, ACK timeout, RTP inactivity, the application
+//! dropping the call's event receiver, endpoint shutdown) stops the media task, which closes the
+//! RTP/RTCP sockets, so their ports are free for the next call.
+
+use crate::media::{self, DriverOptions, MediaConfig, MediaEvent, MediaHandle, MediaSession};
+use crate::sip::sdp::{Codec, Negotiated};
+use crate::sip::ua::{
+    CallRef, CallerId, EndReason, IpNet, RegistrationConfig, Transport, Ua, UaConfig, UaEvent,
+};
+use crate::VoiceError;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Endpoint settings (the appliance fills these from its configuration file).
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// SIP UDP listen address, e.g. 0.0.0.0:5060.
+    pub listen: SocketAddr,
+    /// Address the PBX reaches us at (Contact, Via, SDP). Defaults to the listen IP if that is
+    /// not a wildcard; required otherwise.
+    pub public_ip: Option<IpAddr>,
+    /// Inclusive RTP port range; each call takes an even port and the next one for RTCP.
+    pub rtp_ports: (u16, u16),
+    pub max_calls: usize,
+    /// Allowed SIP sources (empty = all). Everything else is dropped without a response.
+    pub trusted_sources: Vec<IpNet>,
+    /// Our extension (Request-URI user we answer; others get 404 unless `accept_any_user`).
+    pub user: String,
+    pub accept_any_user: bool,
+    /// Refer-To for transfers when the target is not already a SIP URI: `{target}` is replaced,
+    /// e.g. `sip:{target}@pbx.example.lan` (some PBXs refuse `tel:` URIs).
+    pub refer_uri_template: String,
+    /// Media settings; codec and payload types are overridden by the SDP negotiation.
+    pub media: MediaConfig,
+    pub user_agent: String,
+    /// Also accept SIP over TCP on the same port (RFC 3261 requires it; most PBXs use UDP).
+    pub tcp: bool,
+    /// Ring (180) this long before answering; zero answers at once. A short ring sounds natural
+    /// to callers and gives a CANCEL a chance to win.
+    pub answer_delay: Duration,
+    /// REGISTER with the PBX (digest MD5/SHA-256), refreshed before expiry.
+    pub registration: Option<RegistrationConfig>,
+}
+
+/// What the registrar last said (for the status page; no secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationStatus {
+    NotConfigured,
+    Pending,
+    Registered {
+        expires: u32,
+    },
+    /// Last attempt failed with this status (408: no answer); retrying with backoff.
+    Failed {
+        status: u16,
+    },
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            public_ip: None,
+            rtp_ports: (20000, 20999),
+            max_calls: 4,
+            trusted_sources: Vec::new(),
+            user: "frontdesk".into(),
+            accept_any_user: false,
+            refer_uri_template: "sip:{target}".into(),
+            media: MediaConfig::default(),
+            user_agent: "FrontDesk".into(),
+            tcp: true,
+            answer_delay: Duration::ZERO,
+            registration: None,
+        }
+    }
+}
+
+/// What happens on a call, in order. The channel closes after the call ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// 20 ms of caller audio at 16 kHz mono.
+    Audio(Vec<i16>),
+    Dtmf(char),
+    /// The caller hung up (BYE, or CANCEL before the answer completed, or our 200 was never ACKed).
+    RemoteHangup,
+    TransferResult {
+        ok: bool,
+        status: u16,
+    },
+    /// No RTP for the configured inactivity timeout: the endpoint hangs up.
+    MediaTimeout,
+    Hold(bool),
+}
+
+/// A new, already-answered call.
+#[derive(Debug)]
+pub struct IncomingCall {
+    /// Opaque call number (not derived from caller data; safe to log).
+    pub call_id: u64,
+    /// Caller identity from P-Asserted-Identity or From. PHI: never log.
+    pub caller: CallerId,
+    /// Negotiated codec; `None` until a late-offer caller sends its answer.
+    pub codec: Option<Codec>,
+    pub events: mpsc::Receiver<CallEvent>,
+    pub handle: CallHandle,
+}
+
+enum Command {
+    Transfer {
+        call: CallRef,
+        target: String,
+        reply: oneshot::Sender<Result<(), VoiceError>>,
+    },
+    Hangup {
+        call: CallRef,
+    },
+    /// The call's event forwarder ended (application dropped the receiver, or media died).
+    ForwarderGone {
+        call: CallRef,
+    },
+    MediaTimeout {
+        call: CallRef,
+    },
+    Answer {
+        call: CallRef,
+    },
+}
+
+/// Controls one call. Cheap to clone.
+#[derive(Clone)]
+pub struct CallHandle {
+    call: CallRef,
+    cmd: mpsc::UnboundedSender<Command>,
+    media: Arc<Mutex<Option<Arc<MediaHandle>>>>,
+}
+
+impl std::fmt::Debug for CallHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallHandle({})", self.call.0)
+    }
+}
+
+impl CallHandle {
+    fn media(&self) -> Option<Arc<MediaHandle>> {
+        self.media.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Queues 16 kHz mono audio for the caller.
+    pub fn play(&self, pcm16k: Vec<i16>) -> Result<(), VoiceError> {
+        match self.media() {
+            Some(m) => m.play(pcm16k),
+            None => Err(VoiceError::MediaStopped),
+        }
+    }
+
+    /// Barge-in: drops everything queued for playback.
+    pub fn flush(&self) {
+        if let Some(m) = self.media() {
+            m.flush();
+        }
+    }
+
+    /// Blind transfer. Returns once the REFER is sent; the outcome arrives as
+    /// [`CallEvent::TransferResult`]. A failed transfer leaves the call up.
+    pub async fn transfer(&self, target: &str) -> Result<(), VoiceError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Transfer {
+                call: self.call,
+                target: target.to_string(),
+                reply,
+            })
+            .map_err(|_| VoiceError::EndpointClosed)?;
+        rx.await.map_err(|_| VoiceError::EndpointClosed)?
+    }
+
+    /// Hangs up (BYE). Idempotent.
+    pub async fn hangup(&self) {
+        let _ = self.cmd.send(Command::Hangup { call: self.call });
+    }
+}
+
+/// The running endpoint. Dropping it hangs up every call and stops the task.
+pub struct Endpoint {
+    calls: mpsc::Receiver<IncomingCall>,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    registration: watch::Receiver<RegistrationStatus>,
+}
+
+impl Endpoint {
+    /// Binds the SIP socket and starts the endpoint task.
+    pub async fn bind(cfg: EndpointConfig) -> Result<Endpoint, VoiceError> {
+        if cfg.rtp_ports.0 > cfg.rtp_ports.1 || cfg.rtp_ports.1 == u16::MAX {
+            return Err(VoiceError::Config(format!(
+                "RTP port range {}-{} is empty or ends at 65535",
+                cfg.rtp_ports.0, cfg.rtp_ports.1
+            )));
+        }
+        let sock = UdpSocket::bind(cfg.listen)
+            .await
+            .map_err(|source| VoiceError::Bind {
+                addr: cfg.listen.to_string(),
+                source,
+            })?;
+        let local_addr = sock.local_addr()?;
+        let tcp = if cfg.tcp {
+            Some(
+                TcpListener::bind(local_addr)
+                    .await
+                    .map_err(|source| VoiceError::Bind {
+                        addr: format!("tcp/{local_addr}"),
+                        source,
+                    })?,
+            )
+        } else {
+            None
+        };
+        let public_ip = match cfg.public_ip {
+            Some(ip) => ip,
+            None if !local_addr.ip().is_unspecified() => local_addr.ip(),
+            None => {
+                return Err(VoiceError::Config(
+                    "listening on a wildcard address needs public_ip (the LAN address the PBX reaches us at)".into(),
+                ))
+            }
+        };
+        let ua_cfg = UaConfig {
+            user: cfg.user.clone(),
+            accept_any_user: cfg.accept_any_user,
+            contact_host: public_ip.to_string(),
+            contact_port: local_addr.port(),
+            max_calls: cfg.max_calls,
+            trusted: cfg.trusted_sources.clone(),
+            user_agent: cfg.user_agent.clone(),
+            registration: cfg.registration.clone(),
+            ..UaConfig::default()
+        };
+        let initial = if cfg.registration.is_some() {
+            RegistrationStatus::Pending
+        } else {
+            RegistrationStatus::NotConfigured
+        };
+        let (reg_tx, registration) = watch::channel(initial);
+        let (call_tx, calls) = mpsc::channel(cfg.max_calls.max(1));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (stream_tx, stream_rx) = mpsc::unbounded_channel();
+        let driver = Driver {
+            tcp,
+            conns: HashMap::new(),
+            stream_tx,
+            ua: Ua::new(ua_cfg, rand::random()),
+            sock,
+            cfg,
+            public_ip,
+            calls: HashMap::new(),
+            call_tx,
+            cmd_tx,
+            next_port: 0,
+            reg_tx,
+        };
+        let task = tokio::spawn(driver.run(cmd_rx, stream_rx, shutdown_rx));
+        Ok(Endpoint {
+            calls,
+            local_addr,
+            shutdown,
+            task: Some(task),
+            registration,
+        })
+    }
+
+    /// The next incoming call; `None` once the endpoint has stopped.
+    pub async fn accept(&mut self) -> Option<IncomingCall> {
+        self.calls.recv().await
+    }
+
+    /// Registration state, updated as the registrar answers.
+    pub fn registration(&self) -> watch::Receiver<RegistrationStatus> {
+        self.registration.clone()
+    }
+
+    /// The bound SIP address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Hangs up all calls (BYE) and waits for the task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+struct CallState {
+    sip_events: mpsc::UnboundedSender<CallEvent>,
+    media: Arc<Mutex<Option<Arc<MediaHandle>>>>,
+    /// The RTP/RTCP sockets until media starts (late offer), then owned by the media task.
+    sockets: Option<(UdpSocket, UdpSocket)>,
+    pending: Option<IncomingCall>,
+    rtp_addr: SocketAddr,
+}
+
+/// What connection tasks report to the driver.
+enum StreamIn {
+    /// One complete, framed SIP message.
+    Message {
+        src: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        src: SocketAddr,
+    },
+}
+
+/// How long shutdown waits for ACKs / BYE responses before closing the socket.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Most simultaneous TCP connections (a PBX needs one or two).
+const MAX_TCP_CONNECTIONS: usize = 32;
+/// A connection whose unframed input grows past this is not speaking SIP: close it.
+const MAX_STREAM_BUFFER: usize = 256 * 1024;
+
+struct Driver {
+    ua: Ua,
+    sock: UdpSocket,
+    tcp: Option<TcpListener>,
+    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
+    stream_tx: mpsc::UnboundedSender<StreamIn>,
+    cfg: EndpointConfig,
+    public_ip: IpAddr,
+    calls: HashMap<CallRef, CallState>,
+    call_tx: mpsc::Sender<IncomingCall>,
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    next_port: u32,
+    reg_tx: watch::Sender<RegistrationStatus>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+        mut stream_rx: mpsc::UnboundedReceiver<StreamIn>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut buf = vec![0u8; 65_536];
+        let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
+        let mut last_stats = self.ua.stats();
+        self.ua.start(Instant::now());
+        self.pump().await;
+        loop {
+            let deadline = self.ua.next_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                r = self.sock.recv_from(&mut buf) => match r {
+                    Ok((n, src)) => self.ua.on_datagram(Instant::now(), src, &buf[..n]),
+                    // Linux reports ICMP errors from earlier sends here; they are not fatal.
+                    Err(e) => tracing::debug!(error = %e, "SIP socket receive error"),
+                },
+                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                    self.ua.on_timeout(Instant::now());
+                }
+                Some(cmd) = cmd_rx.recv() => self.command(cmd),
+                r = async { match &self.tcp { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    if let Ok((stream, peer)) = r {
+                        self.accept_tcp(stream, peer);
+                    }
+                }
+                Some(m) = stream_rx.recv() => match m {
+                    StreamIn::Message { src, bytes } => self.ua.on_stream_message(Instant::now(), src, &bytes),
+                    StreamIn::Closed { src } => {
+                        self.conns.remove(&src);
+                        self.ua.on_connection_closed(src);
+                    }
+                },
+                _ = shutdown.changed() => break,
+                _ = stats_tick.tick() => {
+                    let s = self.ua.stats();
+                    if s != last_stats {
+                        // Counts only: never caller numbers or addresses of callers.
+                        tracing::info!(untrusted_dropped = s.untrusted_dropped, malformed = s.malformed,
+                            calls = s.calls_accepted, busy = s.calls_rejected_busy, "SIP endpoint counters");
+                        last_stats = s;
+                    }
+                }
+            }
+            self.pump().await;
+        }
+        // Shutdown: BYE every call, give the BYEs a moment to leave, stop media.
+        let refs: Vec<CallRef> = self.calls.keys().copied().collect();
+        for c in refs {
+            let _ = self.ua.hangup(Instant::now(), c);
+        }
+        if self.cfg.registration.is_some() {
+            self.ua.unregister(Instant::now());
+        }
+        self.pump().await;
+        // Grace period: a call answered but not yet ACKed sends its BYE when the ACK arrives, and
+        // BYEs want their 200s. Bounded so shutdown never hangs on a silent peer.
+        let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.ua.dialog_count() > 0 && tokio::time::Instant::now() < grace {
+            let wake = self
+                .ua
+                .next_timeout()
+                .map(tokio::time::Instant::from_std)
+                .map_or(grace, |t| t.min(grace));
+            tokio::select! {
+                r = self.sock.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = r {
+                        self.ua.on_datagram(Instant::now(), src, &buf[..n]);
+                    }
+                }
+                Some(StreamIn::Message { src, bytes }) = stream_rx.recv() => {
+                    self.ua.on_stream_message(Instant::now(), src, &bytes);
+                }
+                _ = tokio::time::sleep_until(wake) => self.ua.on_timeout(Instant::now()),
+            }
+            self.pump().await;
+        }
+        for (_, c) in self.calls.drain() {
+            stop_media(&c.media);
+        }
+    }
+
+    /// Sends what the UA queued and handles its events until both are drained.
+    async fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.ua.poll_transmit() {
+                progressed = true;
+                if t.transport == Transport::Tcp {
+                    if let Some(w) = self.conns.get(&t.dst) {
+                        let _ = w.send(t.data);
+                        continue;
+                    }
+                    // The connection is gone: UDP is the best remaining path to the peer.
+                    tracing::debug!("TCP connection closed; sending over UDP instead");
+                }
+                if let Err(e) = self.sock.send_to(&t.data, t.dst).await {
+                    tracing::debug!(error = %e, "SIP send failed");
+                }
+            }
+            while let Some(ev) = self.ua.poll_event() {
+                progressed = true;
+                self.event(ev);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn accept_tcp(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let trusted = self.cfg.trusted_sources.is_empty()
+            || self
+                .cfg
+                .trusted_sources
+                .iter()
+                .any(|n| n.contains(peer.ip()));
+        if !trusted || self.conns.len() >= MAX_TCP_CONNECTIONS {
+            return; // dropping the stream closes it
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.conns.insert(peer, tx);
+        tokio::spawn(connection(stream, peer, rx, self.stream_tx.clone()));
+    }
+
+    fn bind_rtp_pair(&mut self) -> Result<(std::net::UdpSocket, std::net::UdpSocket), VoiceError> {
+        let (lo, hi) = self.cfg.rtp_ports;
+        let lo_even = lo + (lo % 2);
+        let pairs = u32::from(hi.saturating_sub(lo_even)) / 2 + 1;
+        let ip = self.cfg.listen.ip();
+        // Round-robin start so a just-released port is not reused at once (late packets from the
+        // previous call would land in the new one).
+        for i in 0..pairs {
+            let idx = (self.next_port + i) % pairs;
+            let port = lo_even as u32 + idx * 2;
+            if port + 1 > hi as u32 {
+                continue;
+            }
+            let Ok(rtp) = std::net::UdpSocket::bind(SocketAddr::new(ip, port as u16)) else {
+                continue;
+            };
+            let Ok(rtcp) = std::net::UdpSocket::bind(SocketAddr::new(ip, port as u16 + 1)) else {
+                continue;
+            };
+            self.next_port = idx + 1;
+            return Ok((rtp, rtcp));
+        }
+        Err(VoiceError::NoRtpPort {
+            range: format!("{lo}-{hi}"),
+        })
+    }
+
+    fn event(&mut self, ev: UaEvent) {
+        let now = Instant::now();
+        match ev {
+            UaEvent::IncomingCall {
+                call,
+                caller,
+                offer,
+            } => {
+                let pair = self.bind_rtp_pair().and_then(|(a, b)| {
+                    a.set_nonblocking(true)?;
+                    b.set_nonblocking(true)?;
+                    Ok((UdpSocket::from_std(a)?, UdpSocket::from_std(b)?))
+                });
+                let (rtp, rtcp) = match pair {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rejecting call");
+                        let _ = self.ua.reject(now, call, 503);
+                        return;
+                    }
+                };
+                let rtp_port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+                let rtp_addr = SocketAddr::new(self.public_ip, rtp_port);
+                let (sip_tx, sip_rx) = mpsc::unbounded_channel();
+                let (ev_tx, ev_rx) = mpsc::channel(media::driver::EVENT_CAPACITY);
+                let media_slot = Arc::new(Mutex::new(None));
+                let handle = CallHandle {
+                    call,
+                    cmd: self.cmd_tx.clone(),
+                    media: media_slot.clone(),
+                };
+                let incoming = IncomingCall {
+                    call_id: call.0,
+                    caller,
+                    codec: offer.as_ref().map(|o| o.codec),
+                    events: ev_rx,
+                    handle,
+                };
+                let mut state = CallState {
+                    sip_events: sip_tx,
+                    media: media_slot,
+                    sockets: Some((rtp, rtcp)),
+                    pending: Some(incoming),
+                    rtp_addr,
+                };
+                let media_rx = match &offer {
+                    Some(n) => self.start_media(&mut state, n),
+                    None => None,
+                };
+                tokio::spawn(forward(call, media_rx, sip_rx, ev_tx, self.cmd_tx.clone()));
+                self.calls.insert(call, state);
+                if self.cfg.answer_delay.is_zero() {
+                    self.answer(call);
+                } else {
+                    let _ = self.ua.ring(now, call);
+                    let (cmd, delay) = (self.cmd_tx.clone(), self.cfg.answer_delay);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = cmd.send(Command::Answer { call });
+                    });
+                }
+            }
+            UaEvent::Established { .. } => {}
+            UaEvent::Registered { expires } => {
+                if *self.reg_tx.borrow() != (RegistrationStatus::Registered { expires }) {
+                    tracing::info!(expires, "registered with the PBX");
+                }
+                let _ = self.reg_tx.send(RegistrationStatus::Registered { expires });
+            }
+            UaEvent::RegistrationFailed { status } => {
+                let _ = self.reg_tx.send(RegistrationStatus::Failed { status });
+            }
+            UaEvent::MediaChanged { call, media } => {
+                if let Some(mut state) = self.calls.remove(&call) {
+                    let running = state.media.lock().ok().and_then(|m| m.clone());
+                    match running {
+                        Some(h) => h.set_remote(media.remote),
+                        None => {
+                            // Late offer: media starts now; its events need a new forwarder.
+                            if let Some(rx) = self.start_media(&mut state, &media) {
+                                tokio::spawn(forward_media_only(
+                                    call,
+                                    rx,
+                                    state.sip_events.clone(),
+                                ));
+                            }
+                        }
+                    }
+                    self.calls.insert(call, state);
+                }
+            }
+            UaEvent::Hold { call, on } => self.to_call(call, CallEvent::Hold(on)),
+            UaEvent::Dtmf { call, digit } => self.to_call(call, CallEvent::Dtmf(digit)),
+            UaEvent::TransferResult { call, ok, status } => {
+                self.to_call(call, CallEvent::TransferResult { ok, status })
+            }
+            UaEvent::Ended { call, reason } => {
+                if let Some(state) = self.calls.remove(&call) {
+                    if matches!(
+                        reason,
+                        EndReason::RemoteBye | EndReason::Cancelled | EndReason::AckTimeout
+                    ) {
+                        let _ = state.sip_events.send(CallEvent::RemoteHangup);
+                    }
+                    stop_media(&state.media);
+                    // Dropping `state` drops the SIP event sender: the forwarder drains and ends.
+                }
+            }
+        }
+    }
+
+    /// Sends the 200 OK (unless the call was cancelled meanwhile) and hands the call over.
+    fn answer(&mut self, call: CallRef) {
+        let now = Instant::now();
+        let Some(state) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if let Err(e) = self.ua.answer(now, call, state.rtp_addr) {
+            tracing::debug!(error = %e, "call not answered");
+            return;
+        }
+        // Hand the call to the application; if it is not keeping up, hang up politely.
+        if let Some(incoming) = state.pending.take() {
+            if self.call_tx.try_send(incoming).is_err() {
+                tracing::warn!("application is not accepting calls; hanging up");
+                let _ = self.ua.hangup(now, call);
+            }
+        }
+    }
+
+    fn start_media(
+        &mut self,
+        state: &mut CallState,
+        n: &Negotiated,
+    ) -> Option<mpsc::Receiver<MediaEvent>> {
+        let (rtp, rtcp) = state.sockets.take()?;
+        let mut mcfg = self.cfg.media.clone();
+        mcfg.codec = match n.codec {
+            Codec::Pcmu => media::Codec::Pcmu,
+            Codec::Pcma => media::Codec::Pcma,
+        };
+        mcfg.payload_type = n.payload_type;
+        mcfg.dtmf_payload_type = n.dtmf_payload_type;
+        mcfg.ptime_ms = n.ptime_ms;
+        let session = MediaSession::new(mcfg, rand::random(), Instant::now());
+        let opts = DriverOptions {
+            symmetric_rtp: true,
+            rtcp_socket: Some(rtcp),
+            rtcp_mux: false,
+        };
+        let (handle, rx) = media::spawn_with(rtp, n.remote, session, opts);
+        if let Ok(mut slot) = state.media.lock() {
+            *slot = Some(Arc::new(handle));
+        }
+        Some(rx)
+    }
+
+    fn to_call(&self, call: CallRef, ev: CallEvent) {
+        if let Some(s) = self.calls.get(&call) {
+            let _ = s.sip_events.send(ev);
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Transfer {
+                call,
+                target,
+                reply,
+            } => {
+                let uri = if target.starts_with("sip:") || target.starts_with("sips:") {
+                    target
+                } else {
+                    self.cfg.refer_uri_template.replace("{target}", &target)
+                };
+                let _ = reply.send(self.ua.transfer(now, call, &uri).map_err(VoiceError::from));
+            }
+            Command::Hangup { call } | Command::ForwarderGone { call } => {
+                let _ = self.ua.hangup(now, call);
+            }
+            Command::Answer { call } => self.answer(call),
+            Command::MediaTimeout { call } => {
+                tracing::info!(call = call.0, "no RTP from the caller: hanging up");
+                let _ = self.ua.hangup(now, call);
+            }
+        }
+    }
+}
+
+fn stop_media(slot: &Arc<Mutex<Option<Arc<MediaHandle>>>>) {
+    if let Ok(mut m) = slot.lock() {
+        if let Some(h) = m.take() {
+            h.stop();
+        }
+    }
+}
+
+/// Media events the application sees. `PlaybackFinished` is not forwarded yet: adding a
+/// `CallEvent` variant would break the appliance's exhaustive match (see the report).
+fn map_media(ev: MediaEvent) -> Option<CallEvent> {
+    match ev {
+        MediaEvent::Audio(a) => Some(CallEvent::Audio(a)),
+        MediaEvent::Dtmf { digit, .. } => Some(CallEvent::Dtmf(digit)),
+        MediaEvent::InactivityTimeout => Some(CallEvent::MediaTimeout),
+        MediaEvent::PlaybackFinished => None,
+    }
+}
+
+/// Merges the media events and the SIP events of one call into the application's channel.
+/// Ends when the SIP side closes (call over) or the application drops its receiver.
+async fn forward(
+    call: CallRef,
+    mut media_rx: Option<mpsc::Receiver<MediaEvent>>,
+    mut sip_rx: mpsc::UnboundedReceiver<CallEvent>,
+    out: mpsc::Sender<CallEvent>,
+    cmd: mpsc::UnboundedSender<Command>,
+) {
+    loop {
+        let ev = tokio::select! {
+            biased;
+            e = sip_rx.recv() => match e {
+                Some(e) => e,
+                None => break, // call ended
+            },
+            // The application dropped the call's receiver: hang up so ports and tasks are released.
+            _ = out.closed() => {
+                let _ = cmd.send(Command::ForwarderGone { call });
+                return;
+            }
+            e = async { match media_rx.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => match e {
+                Some(e) => match map_media(e) {
+                    Some(e) => e,
+                    None => continue,
+                },
+                None => { media_rx = None; continue; }
+            },
+        };
+        if ev == CallEvent::MediaTimeout {
+            let _ = cmd.send(Command::MediaTimeout { call });
+        }
+        if out.send(ev).await.is_err() {
+            // The application dropped the call: hang up so ports and tasks are released.
+            let _ = cmd.send(Command::ForwarderGone { call });
+            return;
+        }
+    }
+}
+
+/// One TCP connection: frames messages (Content-Length), answers CRLF keep-alive pings, writes
+/// what the driver sends. A framing error gets a 400 if possible, then the connection closes
+/// (the stream cannot be resynchronised).
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut out: mpsc::UnboundedReceiver<Vec<u8>>,
+    to_driver: mpsc::UnboundedSender<StreamIn>,
+) {
+    use crate::sip::message::{parse_stream, response_from_raw, StreamFrame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 8192];
+    'conn: loop {
+        tokio::select! {
+            r = rd.read(&mut chunk) => {
+                let n = match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                loop {
+                    match parse_stream(&buf) {
+                        Ok(StreamFrame::Incomplete) => {
+                            if buf.len() > MAX_STREAM_BUFFER {
+                                break 'conn;
+                            }
+                            break;
+                        }
+                        Ok(StreamFrame::KeepAlive { consumed }) => {
+                            buf.drain(..consumed);
+                            // RFC 5626 §4.4.1: a double-CRLF ping gets a single-CRLF pong.
+                            if consumed >= 4 && wr.write_all(b"\r\n").await.is_err() {
+                                break 'conn;
+                            }
+                        }
+                        Ok(StreamFrame::Message { consumed, .. }) => {
+                            let bytes: Vec<u8> = buf.drain(..consumed).collect();
+                            if to_driver.send(StreamIn::Message { src: peer, bytes }).is_err() {
+                                break 'conn;
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(resp) = e.request.as_ref().and_then(|r| response_from_raw(r, e.status, None)) {
+                                let _ = wr.write_all(&resp.to_bytes()).await;
+                            }
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            m = out.recv() => match m {
+                Some(bytes) => {
+                    if wr.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = to_driver.send(StreamIn::Closed { src: peer });
+}
+
+/// Late-offer calls: media starts after the forwarder; pipe its events through the SIP channel.
+async fn forward_media_only(
+    _call: CallRef,
+    mut rx: mpsc::Receiver<MediaEvent>,
+    sip: mpsc::UnboundedSender<CallEvent>,
+) {
+    while let Some(e) = rx.recv().await {
+        if let Some(e) = map_media(e) {
+            if sip.send(e).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -85,6 +85,16 @@ pub enum CallsCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Show one call's transcript with per-turn latencies (ASR, TTS, first reply audio).
+    Show {
+        /// Call id (from `frontdesk calls list`).
+        id: i64,
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +225,18 @@ pub fn run(cmd: AdminCommand, data_dir: &Path) -> Result<()> {
                     opt(&c.outcome),
                     opt(&c.summary)
                 );
+            }
+        }
+        AdminCommand::Calls(CallsCommand::Show { id, dir, json }) => {
+            let s = open(&pick(&dir, data_dir))?;
+            let turns = s.call_turns(id, Actor::Cli)?;
+            if json {
+                return print_json(&turns);
+            }
+            println!("{:>8}  {:12}  {:>6}  {:>6}  {:>6}  text", "at ms", "speaker", "asr", "tts", "reply");
+            let ms = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+            for t in turns {
+                println!("{:>8}  {:12}  {:>6}  {:>6}  {:>6}  {}", t.offset_ms, t.speaker, ms(t.asr_ms), ms(t.tts_ms), ms(t.first_rtp_ms), t.text);
             }
         }
         AdminCommand::Messages(MessagesCommand::List { list }) => {

@@ -41,7 +41,7 @@ fn samples_duration(n: usize) -> Duration {
 /// Messages from the call's helper tasks back to its loop.
 enum Internal {
     /// A transcription finished (text may be empty: nothing intelligible).
-    Heard { text: String, asr_ms: u64, utterance_end: Instant },
+    Heard { text: String, asr_ms: u64, utterance_end: Instant, generation: u64 },
     /// The first audio of a reply was queued for RTP.
     FirstAudio { at: Instant },
     /// All audio of a reply is queued; it will have played out at `until`.
@@ -105,7 +105,11 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let mut speaking: Option<Speaking> = None;
     let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
     let mut timing = Timing::default();
-    let mut transcribing = false;
+    // A caller turn can span several VAD utterances (a pause between sentences, or while reading
+    // digits). Until the reply starts playing, new speech extends the turn: the in-flight
+    // transcription is discarded (generation bump) and the whole turn is transcribed again.
+    let mut turn_start: Option<Instant> = None;
+    let mut generation: u64 = 0;
     let mut hangup_requested = false;
     let mut caller_gone = false;
     let mut transferred = false;
@@ -183,8 +187,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 }
             }
             Some(msg) = irx.recv() => match msg {
-                Internal::Heard { text, asr_ms, utterance_end } => {
-                    transcribing = false;
+                Internal::Heard { generation: g, .. } if g != generation => {}
+                Internal::Heard { text, asr_ms, utterance_end, .. } => {
+                    turn_start = None;
                     timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64) };
                     if text.trim().is_empty() {
                         turn.resume_listening(Instant::now());
@@ -245,15 +250,17 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
 
         while let Some(te) = turn.poll_event() {
             match te {
-                TurnEvent::SpeechStarted { .. } => {}
-                TurnEvent::EndOfTurn { utterance_start, utterance_end } => {
-                    let audio = utter.extract(utterance_start, utterance_end);
-                    if transcribing {
-                        // One utterance at a time; a second one this quickly is usually a fragment.
-                        continue;
+                TurnEvent::SpeechStarted { .. } => {
+                    if turn_start.is_some() {
+                        // The caller went on before we answered: drop the pending transcription.
+                        generation += 1;
                     }
-                    transcribing = true;
-                    spawn_transcriber(deps.asr.clone(), deps.vocabulary.clone(), audio, utterance_end, itx.clone());
+                }
+                TurnEvent::EndOfTurn { utterance_start, utterance_end } => {
+                    let start = *turn_start.get_or_insert(utterance_start);
+                    let audio = utter.extract(start, utterance_end);
+                    generation += 1;
+                    spawn_transcriber(deps.asr.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
                 }
                 TurnEvent::BargeIn => {
                     if let Some(s) = speaking.take_if(|s| s.interruptible) {
@@ -303,7 +310,7 @@ fn handle_event(policy: &mut Receptionist, ev: Event, store: &mut Store, db_call
     })
 }
 
-fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, utterance_end: Instant, tx: mpsc::Sender<Internal>) {
+fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, utterance_end: Instant, generation: u64, tx: mpsc::Sender<Internal>) {
     tokio::spawn(async move {
         let t0 = Instant::now();
         let opts = TranscribeOpts { vocabulary_prompt: Some(vocabulary), audio_ctx: None };
@@ -314,7 +321,7 @@ fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, uttera
                 String::new()
             }
         };
-        let _ = tx.send(Internal::Heard { text, asr_ms: t0.elapsed().as_millis() as u64, utterance_end }).await;
+        let _ = tx.send(Internal::Heard { text, asr_ms: t0.elapsed().as_millis() as u64, utterance_end, generation }).await;
     });
 }
 

@@ -146,9 +146,20 @@ impl Config {
         // toml's Display quotes the offending source line, which could be a secret typed in the
         // wrong place; report the line number and the message only.
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
-            let message = match line {
-                Some(l) => format!("line {l}: {}", e.message()),
+            let message = match e.span() {
+                Some(span) => {
+                    let start = span.start.min(text.len());
+                    let line_no = text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+                    // Name the key (the text before `=` on that line), never its value.
+                    let line = text.lines().nth(line_no - 1).unwrap_or("");
+                    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c))
+                    });
+                    match key {
+                        Some(k) => format!("line {line_no}, `{k}`: {}", e.message()),
+                        None => format!("line {line_no}: {}", e.message()),
+                    }
+                }
                 None => e.message().to_string(),
             };
             ConfigError::Parse { path: path.to_owned(), message }

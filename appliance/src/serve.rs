@@ -241,13 +241,17 @@ fn display_addr(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {
 }
 
 /// Whisper's initial prompt: the words this practice's callers will say that a general model
-/// might mishear (practice name, services, appointment types, insurers).
+/// might mishear (practice name, services, appointment types, insurers), written as a prior
+/// transcript because Whisper conditions on the prompt as if it were earlier speech.
 fn vocabulary(f: &fd_receptionist::PracticeFacts) -> String {
-    let mut words = vec![f.name.clone()];
-    words.extend(f.appointment_types.iter().map(|t| t.name.clone()));
-    words.extend(f.services.iter().cloned());
-    words.extend(f.insurance_accepted.iter().cloned());
-    format!("{}. Appointment, booking, cleaning, reschedule, cancel.", words.join(", "))
+    let types: Vec<&str> = f.appointment_types.iter().map(|t| t.name.as_str()).collect();
+    format!(
+        "Thank you for calling {}. I'd like to book a cleaning on Thursday, March 5th at 2 PM. \
+         Can I reschedule or cancel my appointment? {}. We accept {}.",
+        f.name,
+        types.join(", "),
+        f.insurance_accepted.join(", ")
+    )
 }
 
 fn watchdog_interval() -> Option<std::time::Duration> {

@@ -198,3 +198,145 @@ pub fn practice_facts(store: &Store) -> Result<PracticeFacts, StoreError> {
         appointment_types,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The receptionist policy over the real encrypted store, text only (no audio): every demo
+    //! scenario, checked against the store afterwards. The end-to-end tests do the same over SIP.
+    use super::*;
+    use chrono::{NaiveDateTime, Utc};
+    use fd_receptionist::{Action, CallContext, Event, Receptionist};
+    use fd_store::{AppointmentStatus, CallEnd, Direction, NewCall};
+
+    fn fixture(rel: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(rel)
+    }
+
+    fn local(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+            .unwrap()
+    }
+
+    #[test]
+    fn demo_scenarios_against_the_encrypted_store() {
+        let text = std::fs::read_to_string(fixture("callers/scenarios.toml")).unwrap();
+        let file: toml::Table = toml::from_str(&text).unwrap();
+        let practice_now = {
+            let p: toml::Table = toml::from_str(&std::fs::read_to_string(fixture("callers/practice.toml")).unwrap()).unwrap();
+            p["now"].as_str().unwrap().to_owned()
+        };
+        let mut failures = Vec::new();
+        for sc in file["scenario"].as_array().unwrap() {
+            let sc = sc.as_table().unwrap();
+            let id = sc["id"].as_str().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(dir.path()).unwrap();
+            store.import_practice_file(&fixture("callers/practice.toml"), Actor::Cli).unwrap();
+            let tz = store.timezone().unwrap();
+            let now_local = local(sc.get("now").and_then(|v| v.as_str()).unwrap_or(&practice_now));
+            let now = tz.from_local_datetime(&now_local).unwrap().with_timezone(&Utc);
+            store.set_fixed_now(now);
+            let before: Vec<(i64, AppointmentStatus)> =
+                store.list_appointments(None, 1000, Actor::Cli).unwrap().into_iter().map(|a| (a.id, a.status)).collect();
+            let from = sc["from"].as_str().unwrap();
+            let call = store.start_call(&NewCall { direction: Direction::Inbound, caller: Some(from.into()), callee: None }).unwrap();
+            let facts = practice_facts(&store).unwrap();
+            let mut r = Receptionist::new(
+                facts,
+                CallContext { call_id: format!("call-{call}"), caller_id: Some(from.into()), started_at: now },
+                Default::default(),
+            )
+            .unwrap();
+            let mut said: Vec<String> = Vec::new();
+            let mut collect = |acts: Vec<Action>, said: &mut Vec<String>| {
+                for a in acts {
+                    if let Action::Say { text, .. } = a {
+                        said.push(text);
+                    }
+                }
+            };
+            collect(r.start(now), &mut said);
+            let lines = sc["lines"].as_array().unwrap();
+            let dtmf = sc.get("dtmf").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+            for (i, line) in lines.iter().enumerate() {
+                let mut tools = StoreTools::new(&mut store, call);
+                if let Some(d) = dtmf.get(i).and_then(|d| d.as_str()).filter(|d| !d.is_empty()) {
+                    for c in d.chars() {
+                        let acts = r.handle(Event::Dtmf(c), now, &mut tools);
+                        collect(acts, &mut said);
+                    }
+                }
+                let line = line.as_str().unwrap();
+                if !line.is_empty() {
+                    let acts = r.handle(Event::CallerSaid { text: line.into(), asr_confidence: None, understanding: None }, now, &mut tools);
+                    collect(acts, &mut said);
+                }
+            }
+            let summary = r.summary();
+            store.end_call(call, &CallEnd { outcome: fd_store::Outcome::parse(summary.outcome.as_str()), ..Default::default() }).unwrap();
+
+            let expect = sc["expect"].as_table().unwrap();
+            let mut fail = |m: String| failures.push(format!("{id}: {m}"));
+            let out = expect["outcome"].as_str().unwrap();
+            if summary.outcome.as_str() != out {
+                fail(format!("outcome {} != {out}", summary.outcome.as_str()));
+            }
+            let after = store.list_appointments(None, 1000, Actor::Cli).unwrap();
+            let new: Vec<_> = after.iter().filter(|a| !before.iter().any(|b| b.0 == a.id)).filter(|a| a.status == AppointmentStatus::Booked).collect();
+            let changed: Vec<_> = after.iter().filter(|a| before.iter().any(|b| b.0 == a.id && b.1 != a.status)).collect();
+            if let Some(start) = expect.get("start").and_then(|v| v.as_str()) {
+                match new.as_slice() {
+                    [a] if a.local_start == local(start) => {
+                        if let Some(t) = expect.get("type").and_then(|v| v.as_str()) {
+                            if a.type_name != t {
+                                fail(format!("type {} != {t}", a.type_name));
+                            }
+                        }
+                        if let Some(p) = expect.get("patient").and_then(|v| v.as_str()) {
+                            if a.patient_name != p {
+                                fail(format!("patient {} != {p}", a.patient_name));
+                            }
+                        }
+                    }
+                    other => fail(format!("expected one booking at {start}, got {:?}", other.iter().map(|a| a.local_start).collect::<Vec<_>>())),
+                }
+            } else if expect.get("date").is_none() && !new.is_empty() {
+                fail(format!("unexpected bookings {:?}", new.iter().map(|a| a.local_start).collect::<Vec<_>>()));
+            }
+            if let Some(c) = expect.get("cancelled_start").and_then(|v| v.as_str()) {
+                if !(changed.len() == 1 && changed[0].local_start == local(c) && changed[0].status == AppointmentStatus::Cancelled) {
+                    fail(format!("expected only {c} cancelled"));
+                }
+            } else if expect.get("from_start").is_none() && !changed.is_empty() {
+                fail("an existing appointment changed".into());
+            }
+            if out == "message" {
+                let m = store.list_messages(1, Actor::Cli).unwrap();
+                match m.first() {
+                    Some(m) => {
+                        if let Some(cb) = expect.get("callback").and_then(|v| v.as_str()) {
+                            if m.callback.as_deref() != Some(cb) {
+                                fail(format!("callback {:?} != {cb}", m.callback));
+                            }
+                        }
+                    }
+                    None => fail("no message stored".into()),
+                }
+            }
+            let all = said.join(" ").to_lowercase();
+            for n in expect.get("never_says").and_then(|v| v.as_array()).into_iter().flatten() {
+                if all.contains(&n.as_str().unwrap().to_lowercase()) {
+                    fail(format!("said {n}"));
+                }
+            }
+            for n in expect.get("says").and_then(|v| v.as_array()).into_iter().flatten() {
+                if !all.contains(&n.as_str().unwrap().to_lowercase()) {
+                    fail(format!("never said {n}"));
+                }
+            }
+            assert!(store.integrity_ok().unwrap());
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! SIPp scenarios (tests/sip/*.xml) against the in-process voice endpoint: basic call with RTP
-//! echo, CANCEL during ringing (487), unsupported codec (488), re-INVITE hold/unhold; plus sipsak
-//! OPTIONS. Skips only if sipp / sipsak are not installed (`apt-get install sip-tester sipsak`).
+//! echo over UDP and TCP, CANCEL during ringing (487), unsupported codec (488), re-INVITE
+//! hold/unhold, SIP INFO DTMF, a silent caller (media timeout → our BYE); plus sipsak OPTIONS.
+//! Skips only if sipp / sipsak are not installed (`apt-get install sip-tester sipsak`).
 
 mod sip_common;
 
@@ -188,6 +189,21 @@ async fn sipp_reinvite_hold_and_unhold() {
             CallEvent::RemoteHangup
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_info_dtmf_becomes_a_dtmf_event() {
+    if !have("sipp", "sip-tester") {
+        return;
+    }
+    let (port, mut calls) = endpoint(Duration::ZERO).await;
+    let (ok, out) = sipp("uac_info.xml", port, &[]).await;
+    assert!(ok, "SIPp INFO scenario failed:\n{out}");
+    let (_, events) = tokio::time::timeout(Duration::from_secs(5), calls.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(events, vec![CallEvent::Dtmf('5'), CallEvent::RemoteHangup]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

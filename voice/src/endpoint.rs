@@ -27,7 +27,7 @@ pub struct EndpointConfig {
     /// SIP UDP listen address, e.g. 0.0.0.0:5060.
     pub listen: SocketAddr,
     /// Address the PBX reaches us at (Contact, Via, SDP). Defaults to the listen IP if that is
-    /// not a wildcard; required otherwise.
+    /// not a wildcard, else to the local address of the route towards the PBX.
     pub public_ip: Option<IpAddr>,
     /// Inclusive RTP port range; each call takes an even port and the next one for RTCP.
     pub rtp_ports: (u16, u16),
@@ -231,11 +231,11 @@ impl Endpoint {
         let public_ip = match cfg.public_ip {
             Some(ip) => ip,
             None if !local_addr.ip().is_unspecified() => local_addr.ip(),
-            None => {
-                return Err(VoiceError::Config(
-                    "listening on a wildcard address needs public_ip (the LAN address the PBX reaches us at)".into(),
-                ))
-            }
+            None => detect_lan_ip(&cfg).ok_or_else(|| {
+                VoiceError::Config(
+                    "listening on a wildcard address and the LAN address could not be detected: set public_ip (the address the PBX reaches us at)".into(),
+                )
+            })?,
         };
         let ua_cfg = UaConfig {
             user: cfg.user.clone(),
@@ -304,6 +304,35 @@ impl Endpoint {
             let _ = t.await;
         }
     }
+}
+
+/// The local address the kernel would use towards the PBX (registrar, else the first trusted
+/// source, else a documentation address standing in for "the default route"). A UDP `connect`
+/// only selects a route: no packet is sent.
+fn detect_lan_ip(cfg: &EndpointConfig) -> Option<IpAddr> {
+    let target = cfg
+        .registration
+        .as_ref()
+        .map(|r| r.registrar.ip())
+        .or_else(|| {
+            cfg.trusted_sources
+                .first()
+                .map(|n| n.addr)
+                .filter(|a| !a.is_unspecified())
+        })
+        .unwrap_or(IpAddr::from([192, 0, 2, 1]));
+    let bind: SocketAddr = if target.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = std::net::UdpSocket::bind(bind).ok()?;
+    sock.connect(SocketAddr::new(target, 5060)).ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then(|| {
+        tracing::info!(%ip, "SIP contact address detected (set public_ip to override)");
+        ip
+    })
 }
 
 impl Drop for Endpoint {

@@ -165,3 +165,27 @@ async fn every_exit_path_frees_the_rtp_ports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn wildcard_listen_detects_the_address_towards_the_pbx() {
+    let cfg = EndpointConfig {
+        listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        trusted_sources: vec!["127.0.0.1".parse().unwrap()],
+        rtp_ports: (41000, 41099),
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::bind(cfg).await.expect("bind with detection");
+    let addr = SocketAddr::from(([127, 0, 0, 1], ep.local_addr().port()));
+    let mut u = Uac::new(addr, "w1").await;
+    u.send(u.req("INVITE", 1, "w1i", SDP)).await;
+    let ok = u.expect("200 OK", |m| m.status() == Some(200)).await;
+    assert!(
+        ok.header("Contact").unwrap().contains("@127.0.0.1:"),
+        "{:?}",
+        ok.header("Contact")
+    );
+    assert!(String::from_utf8_lossy(&ok.body).contains("c=IN IP4 127.0.0.1"));
+    u.to_tag = ok.to().unwrap().tag().unwrap().to_string();
+    u.send(u.req("ACK", 1, "w1a", "")).await;
+    let _call = next_call(&mut ep).await;
+}

@@ -151,9 +151,6 @@ pub enum Datagram {
 fn is_token(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
 }
-fn is_word(c: u8) -> bool {
-    is_token(c) || b"()<>:\\\"/[]?{}".contains(&c)
-}
 fn is_unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&c)
 }
@@ -854,12 +851,12 @@ fn parse_u32_digits(s: &str, what: &'static str) -> Result<u64, ParseError> {
     Ok(t.parse::<u64>().unwrap_or(u64::MAX))
 }
 
+/// Call-ID is `word ["@" word]` in RFC 3261, but real UAs put other characters in it (base64
+/// '=' and the like), and rejecting a call over it helps nobody: we only require one non-empty
+/// run of visible ASCII. It is compared byte for byte, never interpreted.
 fn valid_call_id(s: &str) -> bool {
     let t = s.trim_matches([' ', '\t']);
-    let mut parts = t.splitn(2, '@');
-    let w1 = parts.next().unwrap_or("");
-    let ok_word = |w: &str| !w.is_empty() && w.bytes().all(is_word);
-    ok_word(w1) && parts.next().is_none_or(ok_word)
+    !t.is_empty() && t.bytes().all(|c| c.is_ascii_graphic())
 }
 
 /// RFC 1123 date in GMT, e.g. `Sat, 13 Nov 2010 23:29:00 GMT` (RFC 3261 §20.17).

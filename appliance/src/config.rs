@@ -32,6 +32,8 @@ pub struct SipConfig {
     /// Only these source addresses or networks may send requests (the PBX), e.g. "192.0.2.10" or
     /// "192.0.2.0/28". Empty: accept all (lab use only).
     pub trusted_sources: Vec<String>,
+    /// Answer INVITEs for any user part (a trunk that sends the dialled number), not only `user`.
+    pub accept_any_user: bool,
     /// Concurrent calls before new INVITEs get 503 with Retry-After.
     pub max_calls: usize,
     /// Refer-To for transfers; `{target}` is replaced by the practice's configured URI.
@@ -99,6 +101,7 @@ impl Default for SipConfig {
             rtp_ports: (16384, 16483),
             user: "frontdesk".into(),
             trusted_sources: Vec::new(),
+            accept_any_user: false,
             max_calls: 4,
             refer_uri_template: "{target}".into(),
             register: None,

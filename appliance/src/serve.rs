@@ -151,12 +151,13 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         trusted_sources: cfg.sip.trusted_sources.iter().filter_map(|t| t.parse().ok()).collect(),
         user: cfg.sip.user.clone(),
         refer_uri_template: cfg.sip.refer_uri_template.clone(),
-        registration: None,
+        accept_any_user: cfg.sip.accept_any_user,
+        registration: match &cfg.sip.register {
+            Some(r) => Some(registration(r).await?),
+            None => None,
+        },
         ..EndpointConfig::default()
     };
-    if cfg.sip.register.is_some() {
-        tracing::warn!("sip.register is configured but registration is not wired yet; the PBX must route to this box directly");
-    }
     let mut endpoint = Endpoint::bind(ep_cfg).await?;
     let sip_addr = endpoint.local_addr();
     let sip_uri = format!("sip:{}@{}", cfg.sip.user, display_addr(sip_addr, public_ip));
@@ -233,6 +234,35 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         e.shutdown().await;
     }
     Ok(())
+}
+
+/// `[sip.register]` → the endpoint's registration: resolve the registrar once at start (the SIP
+/// core does no DNS) and read the digest password from its root-only file.
+async fn registration(r: &crate::config::RegisterConfig) -> Result<fd_voice::sip::ua::RegistrationConfig> {
+    let hostport = r.registrar.trim_start_matches("sips:").trim_start_matches("sip:");
+    let hostport = hostport.split(';').next().unwrap_or(hostport);
+    let host = hostport.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map(|(h, _)| h).unwrap_or(hostport);
+    let with_port = if host == hostport { format!("{hostport}:5060") } else { hostport.to_owned() };
+    let addr = tokio::net::lookup_host(with_port.as_str())
+        .await
+        .with_context(|| format!("sip.register.registrar: cannot resolve {host}: check the PBX host name and DNS"))?
+        .next()
+        .with_context(|| format!("sip.register.registrar: {host} has no address"))?;
+    let password = match &r.password_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("sip.register.password_file: cannot read {}", p.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None => String::new(),
+    };
+    Ok(fd_voice::sip::ua::RegistrationConfig {
+        registrar: addr,
+        domain: host.trim_matches(['[', ']']).to_owned(),
+        user: r.user.clone(),
+        auth_user: r.auth_user.clone().unwrap_or_else(|| r.user.clone()),
+        password,
+        expires: r.expires_secs,
+    })
 }
 
 fn display_addr(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {

@@ -67,7 +67,7 @@ fn main() {
     println!("\nWER on the 5 LibriVox clips by encoder-window floor (16 kHz | 8 kHz μ-law phone path), mean latency per clip:");
     println!("| floor | WER 16k | WER 8k | mean latency |");
     println!("|---|---|---|---|");
-    for floor in [256u32, 384, 512, 640, 768, 1024, 1500] {
+    for floor in [384u32, 512, 768, 1024, 1500] {
         let (mut e16, mut e8, mut n, mut total) = (0, 0, 0, Duration::ZERO);
         for (_, pcm, reference) in &clips {
             let ctx = ctx_for(pcm.len(), floor);

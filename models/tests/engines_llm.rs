@@ -138,3 +138,23 @@ fn bad_requests_and_missing_model() {
         assert!(matches!(r, Err(EngineError::Model { .. })), "{r:?}");
     }
 }
+
+#[test]
+fn long_history_is_truncated_but_system_prompt_kept() {
+    let eng = spawn_engine("frontdesk-llm", &["--model", llm_model().to_str().unwrap(), "--ctx", "512"]);
+    let rt = rt();
+    let client = LlmClient::new(&eng.socket);
+    rt.block_on(client.set_system_prompt(SYSTEM)).unwrap();
+    // ~40 turns of ~25 tokens each: far more than the 512-token context.
+    let mut msgs = Vec::new();
+    for i in 0..40 {
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        msgs.push(ChatMessage { role: role.into(), content: format!("Turn {i}: I would like to talk about my appointment and the weather and my insurance today.") });
+    }
+    msgs.push(ChatMessage { role: "user".into(), content: "Book me for Tuesday.".into() });
+    let opts = GenerateOpts { json_schema: Some(schema()), max_tokens: 96, ..Default::default() };
+    let g = rt.block_on(client.generate(&msgs, &opts)).unwrap();
+    assert!(g.prompt_tokens < 512, "prompt {} tokens", g.prompt_tokens);
+    let v: serde_json::Value = serde_json::from_str(&g.text).unwrap();
+    assert!(v.get("intent").is_some());
+}

@@ -121,8 +121,43 @@ fn all_demo_scenarios() {
     run_scenarios(None);
 }
 
-/// A caller books a cleaning over a real call: greeting, collection, read-back, yes, booked.
+/// Every stage of a real call works with the real default models: the caller hears the greeting
+/// (TTS → RTP), what they say is heard (RTP → VAD → turn-taking → ASR), the receptionist replies
+/// (policy → TTS), and the call, its transcript and its per-turn latencies are in the encrypted
+/// store afterwards. (Whether the booking itself succeeds depends on ASR accuracy over G.711: see
+/// `all_demo_scenarios`.)
 #[test]
-fn books_a_cleaning_over_a_real_call() {
-    run_scenarios(Some(&["book-new-patient-cleaning"]));
+fn a_real_call_goes_through_every_stage() {
+    use fd_e2e::{CallerConfig, ScriptedCaller};
+    let work = tempdir().join("pipeline");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut app = Appliance::start(&work, PRACTICE_NOW);
+    let cfg = CallerConfig::new(&app.uri(), "+12175550161", work.join("call")).unwrap();
+    let mut caller = ScriptedCaller::start(cfg).expect("call established");
+    caller.wait_for_bot_turn(Duration::from_secs(40)).expect("the caller hears the greeting");
+    caller.say("I'm a new patient. My name is Maria Lopez.").unwrap();
+    caller.wait_for_bot_turn(Duration::from_secs(40)).expect("the receptionist replies");
+    caller.hangup().unwrap();
+    let record = caller.finish().unwrap();
+    assert_eq!(record.latencies.len(), 1, "one caller turn answered: {:?}", record.latencies);
+    eprintln!("voice-to-voice latency at the caller: {:.0} ms", record.latencies[0].latency_ms);
+    std::thread::sleep(Duration::from_secs(2));
+    app.stop();
+
+    let store = Store::open(&app.data_dir).unwrap();
+    let calls = store.list_calls(fd_store::CallPage { before: None, limit: 5 }, fd_store::Actor::Cli).unwrap();
+    assert_eq!(calls.len(), 1, "one call recorded");
+    let call = &calls[0];
+    assert_eq!(call.caller.as_deref(), Some("+12175550161"), "caller id from the SIP From header");
+    assert!(call.ended_at.is_some() && call.outcome.is_some(), "the call was closed with an outcome: {call:?}");
+    let turns = store.call_turns(call.id, fd_store::Actor::Cli).unwrap();
+    let caller_turns: Vec<_> = turns.iter().filter(|t| t.speaker == "caller").collect();
+    let bot_turns: Vec<_> = turns.iter().filter(|t| t.speaker != "caller").collect();
+    assert_eq!(caller_turns.len(), 1, "one caller turn transcribed: {turns:?}");
+    assert!(caller_turns[0].text.to_lowercase().contains("maria"), "ASR heard the caller: {:?}", caller_turns[0].text);
+    assert!(caller_turns[0].asr_ms.is_some());
+    assert!(bot_turns.len() >= 2, "greeting and a reply: {turns:?}");
+    assert!(bot_turns[0].text.contains("Bright Smile Dental"), "the practice's greeting: {:?}", bot_turns[0].text);
+    let reply = bot_turns[1];
+    assert!(reply.first_rtp_ms.is_some() && reply.tts_ms.is_some(), "per-turn latencies recorded: {reply:?}");
 }

@@ -121,8 +121,10 @@ fn parse_tiktoken(bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
         if fields.len() != 2 {
             return Err(format!("line {} is not `<base64 token> <rank>`", i + 1));
         }
-        let tok = base64::engine::general_purpose::STANDARD
-            .decode(fields[0])
+        // multilingual.tiktoken holds a lone "=" (the empty token), which Python's lenient
+        // b64decode (the reference) reads as b""; decode without padding to match it.
+        let tok = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(fields[0].strip_suffix(b"==").or_else(|| fields[0].strip_suffix(b"=")).unwrap_or(fields[0]))
             .map_err(|e| format!("line {}: bad base64 token: {e}", i + 1))?;
         tokens.push(tok);
     }
@@ -593,5 +595,7 @@ mod tests {
         assert_eq!(t, vec![b"!".to_vec(), b"\"".to_vec(), b"#".to_vec()]);
         assert!(parse_tiktoken(b"IQ==\n").is_err());
         assert!(parse_tiktoken(b"!!!! 0\n").is_err());
+        // The multilingual vocabulary's empty token, as the reference (Python b64decode) reads it.
+        assert_eq!(parse_tiktoken(b"= 50256\n").unwrap(), vec![Vec::<u8>::new()]);
     }
 }

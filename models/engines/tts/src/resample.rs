@@ -64,6 +64,7 @@ pub fn to_i16(x: &[f32]) -> Vec<i16> {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
     use super::*;
 
     fn tone(freq: f64, rate: u32, secs: f64) -> Vec<f32> {

@@ -341,6 +341,7 @@ pub fn pcm_to_bytes(pcm: &[i16]) -> Vec<u8> {
 }
 
 /// Little-endian bytes → i16 PCM; `None` on an odd byte count.
+#[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; MSRV is 1.80
 pub fn bytes_to_pcm(bytes: &[u8]) -> Option<Vec<i16>> {
     if bytes.len() % 2 != 0 {
         return None;

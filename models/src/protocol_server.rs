@@ -305,7 +305,7 @@ async fn connection(
     }
     let work2 = work.clone();
     // The queue may be momentarily full; deliver the close notice without blocking the runtime.
-    let _ = tokio::task::spawn_blocking(move || work2.send(WorkerMsg::Closed(conn))).await;
+    let _ = tokio::task::spawn_blocking(move || work2.send(WorkerMsg::Closed(conn)).is_ok()).await;
     drop(out_tx);
     let _ = writer.await;
 }

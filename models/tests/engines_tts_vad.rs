@@ -53,7 +53,7 @@ fn sentences_stream_separately_and_preload_is_instant() {
     assert_eq!((chunks[0].sentence, chunks[1].sentence), (0, 1));
     assert!(chunks.iter().all(|c| c.sample_rate == 8000 && !c.cached && c.pcm.len() > 4000));
     let greeting = "Thank you for calling. This call may be recorded.".to_string();
-    rt.block_on(t.preload(&[greeting.clone()], 8000)).unwrap();
+    rt.block_on(t.preload(std::slice::from_ref(&greeting), 8000)).unwrap();
     let start = Instant::now();
     let c = rt.block_on(async { t.synthesize(&greeting, 8000).await.unwrap().next().await.unwrap().unwrap() });
     assert!(c.cached);

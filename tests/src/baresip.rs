@@ -28,6 +28,8 @@ pub struct BaresipConfig {
     /// sndfile module dumps `dump-*-dec.wav` (received) and `-enc.wav` (sent) here.
     pub rec_dir: PathBuf,
     /// Full accounts line, e.g. `<sip:alice@127.0.0.1:5070>;regint=0;audio_codecs=pcmu`.
+    /// G.711 (`pcmu`, `pcma`) and G.722 (`g722`) are loaded; the account's `audio_codecs`
+    /// decides what is offered.
     pub account: String,
     pub ctrl_port: Option<u16>,
     /// DNS server for names in SIP URIs (e.g. a REFER target); see `dns::StubDns`.
@@ -41,7 +43,7 @@ pub fn write_config(dir: &Path, c: &BaresipConfig) -> Result<()> {
         "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip}\nnet_interface\t\t127.0.0.1\ncall_local_timeout\t30\n\
          call_max_calls\t\t4\naudio_source\t\taufile,{src}\naudio_player\t\tnone,none\naudio_alert\t\tnone,none\n\
          audio_buffer\t\t20-160\nrtp_ports\t\t{lo}-{hi}\nrtcp_mux\t\tno\njitter_buffer_delay\t5-10\n\
-         module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\nmodule\t\t\tsndfile.so\n\
+         module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\tg722.so\nmodule\t\t\taufile.so\nmodule\t\t\tsndfile.so\n\
          module_tmp\t\tuuid.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tmenu.so\nsnd_path\t\t{rec}\n",
         sip = c.sip_port,
         src = c.source_wav.display(),
@@ -62,6 +64,16 @@ pub fn write_config(dir: &Path, c: &BaresipConfig) -> Result<()> {
     w("config", &cfg)?;
     w("accounts", &format!("{}\n", c.account))?;
     w("contacts", "")
+}
+
+/// The `audio_codecs=` value for codec names like `pcmu`, `pcma`, `g722` (empty: `pcmu`).
+/// baresip registers G.722 as `G722/16000/1`; a bare `g722` would be looked up as
+/// `g722/8000/1`, not found, and silently dropped from the offer.
+pub fn audio_codecs(names: &[String]) -> String {
+    if names.is_empty() {
+        return "pcmu".to_string();
+    }
+    names.iter().map(|n| if n.eq_ignore_ascii_case("g722") { "g722/16000/1".to_string() } else { n.to_ascii_lowercase() }).collect::<Vec<_>>().join(",")
 }
 
 /// A running baresip; stopped with SIGINT (sends BYE for live calls) on drop.
@@ -271,6 +283,12 @@ fn ctrl_read_loop(mut s: TcpStream, sh: Arc<(Mutex<CtrlState>, Condvar)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codec_names_map_to_baresip_registrations() {
+        assert_eq!(audio_codecs(&[]), "pcmu");
+        assert_eq!(audio_codecs(&["G722".into(), "pcmu".into()]), "g722/16000/1,pcmu");
+    }
 
     #[test]
     fn netstrings_split_across_reads() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::baresip::{write_config, Baresip, BaresipConfig, Ctrl};
 use crate::error::{io_err, Result};
 use crate::ports::{free_tcp_port, free_udp_port, free_udp_range};
-use crate::speech::convert;
+use crate::speech::convert_to;
 
 pub struct TestCallee {
     /// Control channel (only with `start_controlled`), e.g. to send `transfer <uri>`.
@@ -17,7 +17,7 @@ pub struct TestCallee {
     pub rtp_ports: (u16, u16),
     pub user: String,
     pub rec_dir: PathBuf,
-    /// What it plays (8 kHz mono, padded).
+    /// What it plays (mono, padded; 8 kHz, or 16 kHz for `start_wideband`).
     pub play_wav: PathBuf,
 }
 
@@ -25,18 +25,25 @@ impl TestCallee {
     /// Listens on a free loopback port as `user`, answers every call at once and plays
     /// `wav` followed by `pad_secs` of silence (baresip hangs up when the file ends).
     pub fn start(run_dir: &Path, user: &str, wav: &Path, pad_secs: f64) -> Result<Self> {
-        Self::start_inner(run_dir, user, wav, pad_secs, false)
+        Self::start_inner(run_dir, user, wav, pad_secs, false, false)
     }
 
     /// Like `start`, with baresip's ctrl_tcp control channel in `ctrl`.
     pub fn start_controlled(run_dir: &Path, user: &str, wav: &Path, pad_secs: f64) -> Result<Self> {
-        Self::start_inner(run_dir, user, wav, pad_secs, true)
+        Self::start_inner(run_dir, user, wav, pad_secs, true, false)
     }
 
-    fn start_inner(run_dir: &Path, user: &str, wav: &Path, pad_secs: f64, controlled: bool) -> Result<Self> {
+    /// Like `start`, but accepting only G.722 (HD voice) and playing `wav` at 16 kHz.
+    pub fn start_wideband(run_dir: &Path, user: &str, wav: &Path, pad_secs: f64) -> Result<Self> {
+        Self::start_inner(run_dir, user, wav, pad_secs, false, true)
+    }
+
+    fn start_inner(run_dir: &Path, user: &str, wav: &Path, pad_secs: f64, controlled: bool, wideband: bool) -> Result<Self> {
         std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
         let play_wav = run_dir.join("play.wav");
-        convert(wav, &play_wav, pad_secs)?;
+        // baresip's aufile source must match the codec's sample rate exactly.
+        let (rate, codecs) = if wideband { (16_000, "g722/16000/1") } else { (8000, "pcmu") };
+        convert_to(wav, &play_wav, pad_secs, rate)?;
         let sip_port = free_udp_port()?;
         let rtp_ports = free_udp_range(10)?;
         let rec_dir = run_dir.join("rec");
@@ -49,7 +56,7 @@ impl TestCallee {
                 rtp_ports,
                 source_wav: play_wav.clone(),
                 rec_dir: rec_dir.clone(),
-                account: format!("<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=pcmu"),
+                account: format!("<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs={codecs}"),
                 ctrl_port,
                 dns_port: None,
             },

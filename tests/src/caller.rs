@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::audio::Wav;
-use crate::baresip::{now_us, write_config, Baresip, BaresipConfig, CallEvent, Ctrl};
+use crate::baresip::{audio_codecs, now_us, write_config, Baresip, BaresipConfig, CallEvent, Ctrl};
 use crate::capture::Capture;
 use crate::dns::StubDns;
 use crate::error::{io_err, Error, Result};
@@ -45,6 +45,9 @@ pub struct CallerConfig {
     /// 127.0.0.1 and SIP SRV to this port (see `dns::StubDns`). None: names do not
     /// resolve, so a transfer fails (and nothing ever leaves loopback).
     pub transfer_sink_port: Option<u16>,
+    /// Codecs baresip offers, in order (its names: `pcmu`, `pcma`, `g722`). Default `pcmu`;
+    /// `g722,pcmu` makes an HD-voice call (the speech files are then made at 16 kHz).
+    pub codecs: Vec<String>,
 }
 
 impl CallerConfig {
@@ -61,7 +64,19 @@ impl CallerConfig {
             voice: VoiceParams::default(),
             speech_cache: SpeechCache::default_dir(),
             transfer_sink_port: None,
+            codecs: vec!["pcmu".to_string()],
         })
+    }
+
+    /// Offers `codecs` (comma-separated, e.g. `"g722,pcmu"`) instead of the default `pcmu`.
+    pub fn with_codecs(mut self, codecs: &str) -> Self {
+        self.codecs = codecs.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
+        self
+    }
+
+    /// Whether the preferred codec is wideband (16 kHz audio).
+    pub fn wideband(&self) -> bool {
+        self.codecs.first().is_some_and(|c| c == "g722")
     }
 }
 
@@ -115,7 +130,11 @@ impl ScriptedCaller {
     /// Starts the capture and baresip, dials, and returns once the call is established.
     pub fn start(cfg: CallerConfig) -> Result<Self> {
         std::fs::create_dir_all(&cfg.run_dir).map_err(io_err(&cfg.run_dir))?;
-        let speech = SpeechCache::new(&cfg.speech_cache)?;
+        let mut speech = SpeechCache::new(&cfg.speech_cache)?;
+        if cfg.wideband() {
+            speech.rate = 16_000;
+        }
+        let codecs = audio_codecs(&cfg.codecs);
         let max_secs = cfg.max_call.as_secs().max(10);
         let silence = speech.silence(max_secs as u32 + 30)?;
         let idle = silence.clone();
@@ -127,7 +146,7 @@ impl ScriptedCaller {
             rtp_ports: cfg.rtp_ports,
             source_wav: silence,
             rec_dir: cfg.run_dir.join("rec"),
-            account: format!("<sip:{}@127.0.0.1:{}>;regint=0;audio_codecs=pcmu", cfg.from_user, cfg.local_sip_port),
+            account: format!("<sip:{}@127.0.0.1:{}>;regint=0;audio_codecs={codecs}", cfg.from_user, cfg.local_sip_port),
             ctrl_port: Some(ctrl_port),
             dns_port: Some(dns.port),
         };
@@ -171,10 +190,11 @@ impl ScriptedCaller {
         self.say_prepared(text, &wav)
     }
 
-    /// Sends any WAV file (converted to 8 kHz mono) as the caller's speech.
+    /// Sends any WAV file (converted to mono at 8 kHz, or 16 kHz on a G.722 call) as the
+    /// caller's speech.
     pub fn say_wav(&mut self, path: &Path) -> Result<SaidLine> {
         let dst = self.cfg.run_dir.join(format!("line-{:02}.wav", self.line_no + 1));
-        crate::speech::convert(path, &dst, 0.0)?;
+        crate::speech::convert_to(path, &dst, 0.0, self.speech.rate)?;
         self.say_prepared(&format!("<{}>", path.display()), &dst)
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::{io_err, Error, Result};
 use crate::pcap::{Datagram, PcapStream};
 use crate::proc::ChildGuard;
-use crate::rtp::{classify, RtpPacket};
+use crate::rtp::{Classifier, RtpPacket};
 
 #[derive(Debug, Default)]
 pub struct LiveState {
@@ -117,6 +117,8 @@ impl Drop for Capture {
 
 fn read_loop(mut src: impl Read, mut file: std::fs::File, caller_rtp: (u16, u16), sh: Shared) {
     let mut parser = PcapStream::new();
+    // One classifier for the whole capture: G.722 decoding is stateful across batches.
+    let mut classifier = Classifier::new(caller_rtp);
     let mut buf = vec![0u8; 65536];
     loop {
         let n = match src.read(&mut buf) {
@@ -131,7 +133,7 @@ fn read_loop(mut src: impl Read, mut file: std::fs::File, caller_rtp: (u16, u16)
                 if let Some(last) = ds.last() {
                     st.latest_us = st.latest_us.max(last.ts_us);
                 }
-                st.packets.extend(classify(&ds, caller_rtp));
+                st.packets.extend(classifier.classify(&ds));
                 st.datagrams.extend(ds);
             }
             Err(e) => {

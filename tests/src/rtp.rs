@@ -1,6 +1,10 @@
 //! RTP classification of captured datagrams and the turn/latency analysis (pure: no I/O,
 //! no clock; fed packets with their capture times).
 
+use std::collections::HashMap;
+
+use fd_voice::media::{Codec, Decoder};
+
 use crate::audio::{alaw_to_linear, rms, ulaw_to_linear, Wav};
 use crate::pcap::Datagram;
 
@@ -15,7 +19,8 @@ pub enum Direction {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
-    /// G.711 audio, decoded to linear samples.
+    /// Audio decoded to linear samples at 8 kHz: G.711 as is, G.722 (PT 9) decoded at 16 kHz
+    /// and decimated, so levels, turns and `direction_wav` work the same for every codec.
     Audio(Vec<i16>),
     /// RFC 4733 telephone-event.
     Dtmf { event: u8, end: bool, duration: u16 },
@@ -30,7 +35,7 @@ pub struct RtpPacket {
     pub payload_type: u8,
     pub marker: bool,
     pub seq: u16,
-    /// RTP media timestamp (8 kHz units for G.711).
+    /// RTP media timestamp (8 kHz units for G.711 and, by RFC 3551, for G.722 too).
     pub rtp_ts: u32,
     pub ssrc: u32,
     pub payload: Payload,
@@ -49,23 +54,50 @@ impl RtpPacket {
 /// port range (inclusive): datagrams from it are `Sent`, to it `Received`. RTCP (which
 /// shares the range on odd ports) and anything else are dropped. Dynamic payload types
 /// with a 4-byte payload are treated as telephone-events (baresip and the appliance
-/// both offer 101; the SDP is not parsed).
+/// both offer 101; the SDP is not parsed). For a capture that arrives in pieces, keep one
+/// [`Classifier`] instead: G.722 decoding carries state from packet to packet.
 pub fn classify(datagrams: &[Datagram], caller_rtp: (u16, u16)) -> Vec<RtpPacket> {
-    let inr = |p: u16| p >= caller_rtp.0 && p <= caller_rtp.1;
-    datagrams
-        .iter()
-        .filter_map(|d| {
-            let dir = match (inr(d.src.1), inr(d.dst.1)) {
-                (true, false) => Direction::Sent,
-                (false, true) => Direction::Received,
-                _ => return None,
-            };
-            parse_rtp(d, dir)
-        })
-        .collect()
+    Classifier::new(caller_rtp).classify(datagrams)
 }
 
-fn parse_rtp(d: &Datagram, dir: Direction) -> Option<RtpPacket> {
+/// [`classify`] with state: one G.722 decoder per stream (direction and SSRC), because
+/// ADPCM decodes each packet relative to the ones before it.
+pub struct Classifier {
+    caller_rtp: (u16, u16),
+    g722: HashMap<(bool, u32), Decoder>,
+}
+
+impl Classifier {
+    pub fn new(caller_rtp: (u16, u16)) -> Self {
+        Self { caller_rtp, g722: HashMap::new() }
+    }
+
+    pub fn classify(&mut self, datagrams: &[Datagram]) -> Vec<RtpPacket> {
+        let (lo, hi) = self.caller_rtp;
+        let inr = |p: u16| p >= lo && p <= hi;
+        datagrams
+            .iter()
+            .filter_map(|d| {
+                let dir = match (inr(d.src.1), inr(d.dst.1)) {
+                    (true, false) => Direction::Sent,
+                    (false, true) => Direction::Received,
+                    _ => return None,
+                };
+                parse_rtp(d, dir, &mut self.g722)
+            })
+            .collect()
+    }
+}
+
+/// G.722 payload → 8 kHz samples (decoded at 16 kHz; pairs averaged, a crude but adequate
+/// low-pass for level detection and envelope comparison).
+fn decode_g722(decoder: &mut Decoder, body: &[u8]) -> Vec<i16> {
+    let mut wide = Vec::with_capacity(body.len() * 2);
+    decoder.decode_into(body, &mut wide);
+    wide.chunks(2).map(|p| ((p[0] as i32 + *p.get(1).unwrap_or(&p[0]) as i32) / 2) as i16).collect()
+}
+
+fn parse_rtp(d: &Datagram, dir: Direction, g722: &mut HashMap<(bool, u32), Decoder>) -> Option<RtpPacket> {
     let b = &d.payload;
     if b.len() < 12 || b[0] >> 6 != 2 {
         return None;
@@ -88,6 +120,11 @@ fn parse_rtp(d: &Datagram, dir: Direction) -> Option<RtpPacket> {
     let payload = match pt {
         0 => Payload::Audio(body.iter().map(|&x| ulaw_to_linear(x)).collect()),
         8 => Payload::Audio(body.iter().map(|&x| alaw_to_linear(x)).collect()),
+        9 => {
+            let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+            let dec = g722.entry((dir == Direction::Sent, ssrc)).or_insert_with(|| Decoder::new(Codec::G722));
+            Payload::Audio(decode_g722(dec, body))
+        }
         96..=127 if body.len() == 4 => Payload::Dtmf {
             event: body[0],
             end: body[1] & 0x80 != 0,
@@ -367,6 +404,42 @@ mod tests {
         assert_eq!(ks[1].dir, Direction::Received);
         assert_eq!(ks[2].payload, Payload::Dtmf { event: 5, end: true, duration: 1440 });
         assert!(ks[2].marker);
+    }
+
+    #[test]
+    fn g722_packets_are_audio_with_their_level_and_streams_decode_separately() {
+        use std::net::Ipv4Addr;
+        let lo = Ipv4Addr::LOCALHOST;
+        // 1 s of a 1 kHz tone (rms 5657) from the caller, silence from the far end, both G.722.
+        let tone: Vec<i16> = (0..16000).map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 16000.0).sin()) as i16).collect();
+        let mut enc = fd_voice::media::Encoder::new(Codec::G722);
+        let mut quiet = fd_voice::media::Encoder::new(Codec::G722);
+        let mut ds = Vec::new();
+        for (k, chunk) in tone.chunks(320).enumerate() {
+            let hdr = |ssrc: u8| vec![0x80, 0x09, 0, k as u8, 0, 0, 0, 0, 0, 0, 0, ssrc];
+            let mut a = hdr(1);
+            enc.encode_into(chunk, &mut a);
+            let mut b = hdr(2);
+            quiet.encode_into(&[0; 320], &mut b);
+            ds.push(Datagram { ts_us: k as i64 * 20_000, src: (lo, 20000), dst: (lo, 5000), payload: a });
+            ds.push(Datagram { ts_us: k as i64 * 20_000, src: (lo, 5000), dst: (lo, 20000), payload: b });
+        }
+        // Fed in small pieces, as the live capture does: the decoders keep their state.
+        let mut c = Classifier::new((20000, 20009));
+        let ks: Vec<RtpPacket> = ds.chunks(3).flat_map(|p| c.classify(p)).collect();
+        assert_eq!(ks.len(), 100);
+        let p = VoiceParams::default();
+        for k in ks.iter().skip(4) {
+            let Payload::Audio(s) = &k.payload else { panic!("PT 9 not audio: {:?}", k.payload) };
+            assert_eq!(s.len(), 160, "20 ms at 8 kHz");
+            match k.dir {
+                Direction::Sent => assert!((k.rms() - 5657.0).abs() < 300.0, "tone rms {}", k.rms()),
+                Direction::Received => assert!(k.rms() < p.threshold_rms, "silence rms {}", k.rms()),
+            }
+        }
+        // The rebuilt WAV has the tone for the whole second.
+        let w = direction_wav(&ks, Direction::Sent, 0);
+        assert!((w.duration_secs() - 1.0).abs() < 0.03, "{}", w.duration_secs());
     }
 
     #[test]

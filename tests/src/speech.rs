@@ -1,5 +1,6 @@
-//! Caller speech: espeak-ng → sox (8 kHz mono s16), cached by a hash of the text and
-//! voice settings, plus silence padding (baresip's aufile ends the call at end of file).
+//! Caller speech: espeak-ng → sox (mono s16 at 8 kHz, or 16 kHz for wideband G.722 calls),
+//! cached by a hash of the text and voice settings, plus silence padding (baresip's aufile
+//! ends the call at end of file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +14,9 @@ pub struct SpeechCache {
     pub dir: PathBuf,
     pub voice: String,
     pub words_per_minute: u32,
+    /// Sample rate of every file made: 8000 (G.711 calls) or 16000 (G.722 calls, so the
+    /// caller really sends wideband audio).
+    pub rate: u32,
 }
 
 impl SpeechCache {
@@ -20,7 +24,7 @@ impl SpeechCache {
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        Ok(Self { dir, voice: "en-us".into(), words_per_minute: 150 })
+        Ok(Self { dir, voice: "en-us".into(), words_per_minute: 150, rate: 8000 })
     }
 
     /// The default shared cache: `$FD_E2E_SPEECH_CACHE` or `<tmp>/fd-e2e-speech`.
@@ -30,6 +34,11 @@ impl SpeechCache {
 
     fn key(&self, parts: &[&str]) -> String {
         let mut h = Sha256::new();
+        if self.rate != 8000 {
+            // 8 kHz keys stay as they were, so existing caches remain valid.
+            h.update(format!("rate={}", self.rate).as_bytes());
+            h.update([0u8]);
+        }
         for p in parts {
             h.update(p.as_bytes());
             h.update([0u8]);
@@ -37,7 +46,7 @@ impl SpeechCache {
         hex::encode(&h.finalize()[..12])
     }
 
-    /// 8 kHz mono WAV of `text` (speech only, no padding).
+    /// Mono WAV of `text` at `rate` (speech only, no padding).
     pub fn speech(&self, text: &str) -> Result<PathBuf> {
         let wpm = self.words_per_minute.to_string();
         let out = self.dir.join(format!("{}.wav", self.key(&["espeak", &self.voice, &wpm, text])));
@@ -47,7 +56,7 @@ impl SpeechCache {
         let raw = tmp_name(&out, "raw.wav");
         run(Command::new("espeak-ng").args(["-v", &self.voice, "-s", &wpm, "-w"]).arg(&raw).arg("--").arg(text), "espeak-ng", "espeak-ng")?;
         let tmp = tmp_name(&out, "wav");
-        let r = convert(&raw, &tmp, 0.0);
+        let r = convert_to(&raw, &tmp, 0.0, self.rate);
         let _ = std::fs::remove_file(&raw);
         r?;
         // rename is atomic: parallel tests never see a half-written file
@@ -55,7 +64,7 @@ impl SpeechCache {
         Ok(out)
     }
 
-    /// `src` converted to 8 kHz mono s16 followed by `pad_secs` of silence (cached).
+    /// `src` converted to mono s16 at `rate` followed by `pad_secs` of silence (cached).
     pub fn padded(&self, src: &Path, pad_secs: u32) -> Result<PathBuf> {
         let meta = std::fs::metadata(src).map_err(io_err(src))?;
         let id = format!("{}:{}:{:?}", src.display(), meta.len(), meta.modified().ok());
@@ -64,20 +73,21 @@ impl SpeechCache {
             return Ok(out);
         }
         let tmp = tmp_name(&out, "wav");
-        convert(src, &tmp, f64::from(pad_secs))?;
+        convert_to(src, &tmp, f64::from(pad_secs), self.rate)?;
         std::fs::rename(&tmp, &out).map_err(io_err(&out))?;
         Ok(out)
     }
 
-    /// `secs` of digital silence, 8 kHz mono (cached).
+    /// `secs` of digital silence, mono at `rate` (cached).
     pub fn silence(&self, secs: u32) -> Result<PathBuf> {
-        let out = self.dir.join(format!("silence-{secs}.wav"));
+        let name = if self.rate == 8000 { format!("silence-{secs}.wav") } else { format!("silence-{secs}-{}.wav", self.rate) };
+        let out = self.dir.join(name);
         if out.exists() {
             return Ok(out);
         }
         let tmp = tmp_name(&out, "wav");
         run(
-            Command::new("sox").args(["-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&tmp).args(["trim", "0", &secs.to_string()]),
+            Command::new("sox").args(["-n", "-r", &self.rate.to_string(), "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&tmp).args(["trim", "0", &secs.to_string()]),
             "sox",
             "sox",
         )?;
@@ -94,8 +104,13 @@ fn tmp_name(out: &Path, ext: &str) -> PathBuf {
 
 /// Any WAV → 8 kHz mono s16 WAV with `pad_secs` of trailing silence.
 pub fn convert(src: &Path, dst: &Path, pad_secs: f64) -> Result<()> {
+    convert_to(src, dst, pad_secs, 8000)
+}
+
+/// Any WAV → mono s16 WAV at `rate` with `pad_secs` of trailing silence.
+pub fn convert_to(src: &Path, dst: &Path, pad_secs: f64, rate: u32) -> Result<()> {
     let mut c = Command::new("sox");
-    c.arg(src).args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(dst);
+    c.arg(src).args(["-r", &rate.to_string(), "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(dst);
     if pad_secs > 0.0 {
         c.args(["pad", "0", &format!("{pad_secs}")]);
     }

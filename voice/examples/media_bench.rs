@@ -2,7 +2,7 @@
 //!
 //! Prints (1) the CPU time one call's media session costs per second of call (both directions:
 //! G.711 decode + jitter buffer + 8→16 kHz upsampling in, 16→8 kHz downsampling + encode + pacing
-//! out), plus the 22.05 kHz → 16 kHz conversion of Piper output; and (2) the delay the jitter buffer
+//! out; and the same with G.722, which needs no resampling but costs ADPCM + QMF), plus the 22.05 kHz → 16 kHz conversion of Piper output; and (2) the delay the jitter buffer
 //! adds, and what it loses, under 0, 20 and 60 ms of network jitter.
 
 use std::time::{Duration, Instant};
@@ -11,7 +11,11 @@ use fd_voice::media::{Codec, MediaConfig, MediaEvent, MediaSession, Resampler};
 use rtp_rs::{RtpPacketBuilder, Seq};
 
 fn packet(i: u32, payload: &[u8]) -> Vec<u8> {
-    RtpPacketBuilder::new().payload_type(0).marked(i == 0).sequence(Seq::from(i as u16)).ssrc(0xBEEF).timestamp(i * 160).payload(payload).build().expect("packet")
+    packet_pt(i, 0, payload)
+}
+
+fn packet_pt(i: u32, pt: u8, payload: &[u8]) -> Vec<u8> {
+    RtpPacketBuilder::new().payload_type(pt).marked(i == 0).sequence(Seq::from(i as u16)).ssrc(0xBEEF).timestamp(i * 160).payload(payload).build().expect("packet")
 }
 
 fn speechlike(n: usize, seed: u32) -> Vec<i16> {
@@ -34,16 +38,21 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
 }
 
-fn call_cost(seconds: u32) -> (Duration, Option<Duration>) {
+fn call_cost(codec: Codec, seconds: u32) -> (Duration, Option<Duration>) {
     let t0 = Instant::now();
-    let mut s = MediaSession::new(MediaConfig::pcmu(), 1, t0);
+    let mut s = MediaSession::new(MediaConfig::for_codec(codec), 1, t0);
     let caller_pcm = speechlike(8000 * 2, 1);
-    let mut caller_8k = Vec::with_capacity(caller_pcm.len() / 2);
-    Resampler::new(16000, 8000).expect("rates").process(&caller_pcm, &mut caller_8k);
+    let mut caller = Vec::with_capacity(caller_pcm.len());
+    if codec.sample_rate() == 16000 {
+        caller.extend_from_slice(&caller_pcm);
+    } else {
+        Resampler::new(16000, 8000).expect("rates").process(&caller_pcm, &mut caller);
+    }
+    let mut enc = fd_voice::media::Encoder::new(codec);
     let mut payloads = Vec::new();
-    for chunk in caller_8k.chunks(160) {
+    for chunk in caller.chunks((codec.sample_rate() / 50) as usize) {
         let mut p = Vec::new();
-        Codec::Pcmu.encode_into(chunk, &mut p);
+        enc.encode_into(chunk, &mut p);
         payloads.push(p);
     }
     let tts = speechlike(16000, 2);
@@ -53,7 +62,7 @@ fn call_cost(seconds: u32) -> (Duration, Option<Duration>) {
     let cpu0 = cpu_time();
     for i in 0..seconds * 50 {
         let now = t0 + Duration::from_millis(20 * i as u64);
-        let p = packet(i, &payloads[i as usize % payloads.len()]);
+        let p = packet_pt(i, codec.static_payload_type(), &payloads[i as usize % payloads.len()]);
         s.handle_rtp(now, &p);
         if s.queued() < Duration::from_millis(500) {
             s.play(&tts);
@@ -112,12 +121,19 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("machine load (1/5/15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let seconds = 600;
-    let (wall, cpu) = call_cost(seconds);
+    let (wall, cpu) = call_cost(Codec::Pcmu, seconds);
     println!("media session, full duplex G.711 (decode+jitter+8->16k in, 16->8k+encode+pacing out), {seconds} s simulated call:");
     println!("  {:.1} us wall per call-second (single thread, no sleeps) = {:.3}% of one core", wall.as_secs_f64() * 1e6, wall.as_secs_f64() * 100.0);
     if let Some(c) = cpu {
         println!("  {:.1} us CPU per call-second (from /proc, 10 ms resolution)", c.as_secs_f64() * 1e6);
     }
+    let (wall, cpu) = call_cost(Codec::G722, seconds);
+    println!("media session, full duplex G.722 (decode+jitter in, encode+pacing out, 16 kHz throughout), {seconds} s simulated call:");
+    println!("  {:.1} us wall per call-second (single thread, no sleeps) = {:.3}% of one core", wall.as_secs_f64() * 1e6, wall.as_secs_f64() * 100.0);
+    if let Some(c) = cpu {
+        println!("  {:.1} us CPU per call-second (from /proc, 10 ms resolution)", c.as_secs_f64() * 1e6);
+    }
+    println!("TTS output resampling:");
     let piper = speechlike(22050 * 60, 3);
     for to in [16000, 8000] {
         let mut r = Resampler::new(22050, to).expect("rates");

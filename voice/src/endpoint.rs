@@ -676,10 +676,7 @@ impl Driver {
     ) -> Option<mpsc::Receiver<MediaEvent>> {
         let (rtp, rtcp) = state.sockets.take()?;
         let mut mcfg = self.cfg.media.clone();
-        mcfg.codec = match n.codec {
-            Codec::Pcmu => media::Codec::Pcmu,
-            Codec::Pcma => media::Codec::Pcma,
-        };
+        mcfg.codec = n.codec;
         mcfg.payload_type = n.payload_type;
         mcfg.dtmf_payload_type = n.dtmf_payload_type;
         mcfg.ptime_ms = n.ptime_ms;

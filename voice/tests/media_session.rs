@@ -555,3 +555,141 @@ fn peers_with_30ms_and_10ms_packets_are_played_seamlessly() {
         assert!(fit(&audio[1600..audio.len() - 1600], 400.0, 16000.0) > 7700.0, "{ms} ms packets");
     }
 }
+
+// ---------------------------------------------------------------- G.722 (16 kHz audio, 8 kHz RTP clock)
+
+/// Payloads of a continuous 16 kHz tone, 20 ms each, from one stream encoder (G.722 is stateful).
+fn g722_payloads(count: usize, freq: f64) -> Vec<Vec<u8>> {
+    let mut enc = fd_voice::media::Encoder::new(Codec::G722);
+    (0..count)
+        .map(|k| {
+            let pcm: Vec<i16> = (0..320)
+                .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * (k * 320 + i) as f64 / 16000.0).sin()) as i16)
+                .collect();
+            let mut out = Vec::new();
+            enc.encode_into(&pcm, &mut out);
+            out
+        })
+        .collect()
+}
+
+/// As [`run`], for a G.722 session fed a 5 kHz tone (which G.711 could not carry at all).
+fn run_g722(arrivals: impl Fn(u32) -> Vec<Duration>) -> Sim {
+    let payloads = g722_payloads(200, 5000.0);
+    let mut sim = Sim::new(MediaConfig::g722());
+    let t0 = sim.now + 5 * MS;
+    let mut schedule: Vec<(Instant, u32)> = Vec::new();
+    for i in 0..200 {
+        for d in arrivals(i) {
+            schedule.push((t0 + 20 * MS * i + d, i));
+        }
+    }
+    schedule.sort_by_key(|(t, _)| *t);
+    for (t, i) in schedule {
+        // Timestamps advance 160 per 20 ms although the payload carries 320 samples (RFC 3551).
+        let pkt = rtp(65500u16.wrapping_add(i as u16), 0xFFFF_F000u32.wrapping_add(i * 160), 0xAAAA, 9, i == 0, &payloads[i as usize]);
+        sim.deliver(t, &pkt);
+    }
+    sim.advance_to(t0 + Duration::from_secs(5));
+    sim
+}
+
+#[test]
+fn g722_stream_plays_16khz_audio_directly_one_frame_per_20ms() {
+    let sim = run_g722(|_| vec![Duration::ZERO]);
+    let st = sim.s.stats();
+    assert_eq!(st.packets_received, 200);
+    assert_eq!((st.lost, st.late, st.duplicates, st.concealed_frames, st.ignored), (0, 0, 0, 3, 0));
+    assert!(sim.frames.iter().all(|(_, f)| f.len() == 320));
+    for w in sim.frames.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, 20 * MS);
+    }
+    assert_eq!(sim.frames[0].0 - (sim.now - Duration::from_secs(5)), 40 * MS);
+    let audio = sim.audio();
+    // 4 s of audio, played from 40 ms on: the timeline is not stretched by the 8 kHz clock.
+    let body = &audio[16000 / 10..16000 * 38 / 10];
+    let amp = fit(body, 5000.0, 16000.0);
+    assert!((amp / 8000.0 - 1.0).abs() < 0.03, "5 kHz amplitude {amp}");
+    assert!(rms(&audio[16000 * 42 / 10..]) < 50.0, "silence after the stream ends");
+    // Jitter statistics are in RTP clock units: a perfectly paced stream has none.
+    assert!(st.jitter < MS, "jitter {:?}", st.jitter);
+}
+
+#[test]
+fn g722_loss_and_reordering_are_concealed_and_the_decoder_recovers() {
+    let clean = run_g722(|_| vec![Duration::ZERO]);
+    let lossy = run_g722(|i| match i {
+        50 | 51 | 120 => vec![],
+        _ if i < 100 && i % 10 == 3 => vec![30 * MS],
+        _ if i < 100 && i % 10 == 5 => vec![Duration::ZERO, 7 * MS],
+        _ => vec![Duration::ZERO],
+    });
+    let st = lossy.s.stats();
+    assert_eq!((st.lost, st.duplicates, st.late), (3, 10, 0));
+    assert_eq!(st.concealed_frames, 3 + 3);
+    assert_eq!(lossy.frames.len(), clean.frames.len());
+    // ADPCM decodes in arrival order (a LAN rarely reorders), so loss and reordering perturb the
+    // predictor for a while; the
+    // tone must still be there at full level over the whole stream.
+    let audio = lossy.audio();
+    let amp = fit(&audio[16000 / 10..16000 * 38 / 10], 5000.0, 16000.0);
+    assert!((amp / 8000.0 - 1.0).abs() < 0.1, "5 kHz amplitude {amp} with loss/reordering");
+    // Well after the last loss (packet 120 at 2.4 s) the decoder has converged back onto the clean one.
+    let (a, b) = (&audio[16000 * 30 / 10..16000 * 36 / 10], &clean.audio()[16000 * 30 / 10..16000 * 36 / 10]);
+    let diff: Vec<i16> = a.iter().zip(b).map(|(x, y)| x.saturating_sub(*y)).collect();
+    assert!(rms(&diff) < 8000.0 / 100.0, "residual difference {}", rms(&diff));
+}
+
+#[test]
+fn g722_outbound_sends_16khz_audio_paced_with_8khz_timestamps() {
+    let mut cfg = MediaConfig::g722();
+    cfg.rtcp_interval = None;
+    let mut sim = Sim::new(cfg);
+    let start = sim.now;
+    let tone: Vec<i16> = (0..16000).map(|i| (10000.0 * (2.0 * std::f64::consts::PI * 5000.0 * i as f64 / 16000.0).sin()) as i16).collect();
+    for chunk in tone.chunks(1234) {
+        sim.s.play(chunk);
+    }
+    assert_eq!(sim.s.queued(), Duration::from_secs(1));
+    sim.advance_to(start + Duration::from_secs(2));
+    // No resampler: exactly 1 s of audio is exactly 50 packets.
+    assert_eq!(sim.sent.len(), 50);
+    let mut dec = fd_voice::media::Decoder::new(Codec::G722);
+    let mut pcm = Vec::new();
+    let ts0 = RtpReader::new(&sim.sent[0].1.datagram).expect("parses").timestamp();
+    for (k, (at, t)) in sim.sent.iter().enumerate() {
+        let p = RtpReader::new(&t.datagram).expect("parses");
+        assert_eq!((p.payload_type(), p.payload().len()), (9, 160));
+        assert_eq!(p.timestamp(), ts0.wrapping_add(160 * k as u32), "8 kHz RTP clock");
+        assert_eq!(*at, start + 20 * MS * k as u32);
+        dec.decode_into(p.payload(), &mut pcm);
+    }
+    assert_eq!(pcm.len(), 16000);
+    let amp = fit(&pcm[1600..14400], 5000.0, 16000.0);
+    assert!((amp / 10000.0 - 1.0).abs() < 0.03, "5 kHz amplitude {amp}");
+    // Idle silence packets are valid G.722 too (encoded zeros, same size).
+    let mut cfg = MediaConfig::g722();
+    cfg.idle_transmit = IdleTransmit::Silence;
+    cfg.rtcp_interval = None;
+    let mut sim = Sim::new(cfg);
+    let start = sim.now;
+    sim.advance_to(start + 200 * MS);
+    assert_eq!(sim.sent.len(), 11);
+    let mut pcm = Vec::new();
+    let mut dec = fd_voice::media::Decoder::new(Codec::G722);
+    for (_, t) in &sim.sent {
+        let p = RtpReader::new(&t.datagram).expect("parses");
+        assert_eq!((p.payload_type(), p.payload().len()), (9, 160));
+        dec.decode_into(p.payload(), &mut pcm);
+    }
+    assert!(rms(&pcm) < 50.0, "idle packets decode to {}", rms(&pcm));
+}
+
+#[test]
+fn g722_session_ignores_g711_packets_it_cannot_place_on_its_timeline() {
+    let mut sim = Sim::new(MediaConfig::g722());
+    let t = sim.now + 5 * MS;
+    sim.deliver(t, &packet(0, 0xAAAA, 1, 1000, 400.0)); // PCMU, PT 0
+    assert_eq!(sim.s.stats().ignored, 1);
+    assert_eq!(sim.s.stats().packets_received, 0);
+}

@@ -369,7 +369,7 @@ fn reinvite_hold_and_unhold() {
     ua.on_datagram(
         t0,
         peer(),
-        &c.next("INVITE", "", &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 9")),
+        &c.next("INVITE", "", &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18")),
     );
     let (out, _) = drain(&mut ua);
     assert_eq!(statuses(&out), vec![488]);
@@ -407,13 +407,13 @@ fn invite_error_responses() {
         assert_eq!(out.len(), 1);
         out.into_iter().next().unwrap()
     };
-    // 488: no G.711.
+    // 488: no codec we speak (G.729 only).
     let r = one(c.req(
         "INVITE",
         "z9hG4bKe1",
         1,
         "",
-        &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 9"),
+        &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18"),
     ));
     assert_eq!(r.status(), Some(488));
     assert!(r.to().unwrap().tag().is_some());
@@ -701,7 +701,7 @@ fn late_offer_invite_gets_our_offer_and_answer_in_ack() {
     let (out, _) = drain(&mut ua);
     assert!(String::from_utf8(out[0].body.clone())
         .unwrap()
-        .contains("RTP/AVP 0 8 101"));
+        .contains("RTP/AVP 9 0 8 101"));
     c.to_tag = out[0].to().unwrap().tag().map(str::to_string);
     let answer = OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 8 101");
     ua.on_datagram(t0, peer(), &c.req("ACK", "z9hG4bKlateack", 1, "", &answer));

@@ -104,47 +104,8 @@ pub fn alaw_decode(code: u8) -> i16 {
     ALAW_TABLE[code as usize]
 }
 
-/// The two G.711 laws. Static payload types: PCMU = 0, PCMA = 8.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    Pcmu,
-    Pcma,
-}
-
-impl Codec {
-    /// The static RTP payload type (RFC 3551).
-    pub fn static_payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-
-    /// The byte that decodes to (near) zero, used for silence packets.
-    pub fn silence_byte(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0xFF,
-            Codec::Pcma => 0xD5,
-        }
-    }
-
-    /// Appends the decoded samples of `payload` to `out`.
-    pub fn decode_into(self, payload: &[u8], out: &mut Vec<i16>) {
-        let table = match self {
-            Codec::Pcmu => &ULAW_TABLE,
-            Codec::Pcma => &ALAW_TABLE,
-        };
-        out.extend(payload.iter().map(|&b| table[b as usize]));
-    }
-
-    /// Appends the encoded bytes of `pcm` to `out`.
-    pub fn encode_into(self, pcm: &[i16], out: &mut Vec<u8>) {
-        match self {
-            Codec::Pcmu => out.extend(pcm.iter().map(|&s| ulaw_encode(s))),
-            Codec::Pcma => out.extend(pcm.iter().map(|&s| alaw_encode(s))),
-        }
-    }
-}
+/// Kept here for older paths (`media::g711::Codec`); the codec list lives in `codec.rs`.
+pub use super::codec::Codec;
 
 #[cfg(test)]
 mod tests {

@@ -1,16 +1,18 @@
-//! RTP media: G.711, resampling, jitter buffer, RFC 4733 DTMF, RTCP, the sans-IO [`MediaSession`]
+//! RTP media: G.711 and G.722, resampling, jitter buffer, RFC 4733 DTMF, RTCP, the sans-IO [`MediaSession`]
 //! and its tokio [`driver`].
 
+pub mod codec;
 pub mod dtmf;
 pub mod driver;
 pub mod g711;
+pub mod g722;
 pub mod jitter;
 pub mod resample;
 pub mod rtcp;
 pub mod session;
 
 pub use driver::{spawn, spawn_with, DriverOptions, MediaHandle};
-pub use g711::Codec;
+pub use codec::{Codec, Decoder, Encoder};
 pub use resample::Resampler;
 pub use session::{Channel, IdleTransmit, MediaConfig, MediaEvent, MediaSession, MediaStats, Transmit};
 

@@ -1,8 +1,9 @@
 //! The sans-IO RTP media session: one call's audio in both directions, fed datagrams and time.
 //!
-//! Outbound: 16 kHz PCM from TTS is resampled to 8 kHz, encoded and paced at exactly one packet per
-//! ptime on the injected clock (tick `k` is due at `start + k × ptime`, so there is no drift).
-//! Timestamps advance with ticks even while nothing is sent. Inbound: packets go through the jitter
+//! Outbound: 16 kHz PCM from TTS is resampled to 8 kHz for G.711 (G.722 takes it as is), encoded
+//! and paced at exactly one packet per ptime on the injected clock (tick `k` is due at
+//! `start + k × ptime`, so there is no drift). Timestamps advance with ticks even while nothing is
+//! sent, always in 8 kHz units (G.722 too, RFC 3551 §4.5.2). Inbound: packets go through the jitter
 //! buffer and come out as exactly one 20 ms, 16 kHz frame per 20 ms once the stream has started.
 
 use std::collections::VecDeque;
@@ -11,19 +12,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 
 use super::dtmf::DtmfReceiver;
-use super::g711::Codec;
+use super::codec::{Codec, Decoder, Encoder};
 use super::jitter::{FrameKind, Insert, JitterBuffer};
 use super::resample::Resampler;
 use super::rtcp::{self, ReportBlock, SenderInfo};
 
 /// Payload type of RFC 3389 comfort noise.
 pub const PT_COMFORT_NOISE: u8 = 13;
-/// G.711 clock rate.
-const CLOCK: u32 = 8000;
+/// RTP clock rate of every codec we speak (G.722 included).
+const CLOCK: u32 = super::codec::RTP_CLOCK;
 /// Inbound frames are always 20 ms, whatever ptime the peer uses.
 const FRAME_MS: u32 = 20;
-const FRAME_8K: usize = (CLOCK * FRAME_MS / 1000) as usize;
-/// Largest payload accepted (200 ms of G.711); larger packets are ignored.
+/// Largest payload accepted (200 ms of G.711 or G.722); larger packets are ignored.
 const MAX_PAYLOAD: usize = 1600;
 /// A new SSRC takes over at once if the current one has been quiet this long...
 const SSRC_QUIET_SWITCH: Duration = Duration::from_millis(100);
@@ -64,6 +64,9 @@ pub struct MediaConfig {
     pub cname: String,
     /// Wall-clock time at session creation, for SR NTP timestamps. `None`: NTP counts from zero.
     pub wallclock_at_start: Option<SystemTime>,
+    /// Codecs to accept in SDP offers, most preferred first, for the SIP layer's
+    /// `sdp::negotiate_with` (the session itself only uses `codec`).
+    pub codec_preference: Vec<Codec>,
 }
 
 impl MediaConfig {
@@ -81,12 +84,23 @@ impl MediaConfig {
             rtcp_interval: Some(Duration::from_secs(5)),
             cname: "frontdesk".to_string(),
             wallclock_at_start: None,
+            codec_preference: Codec::DEFAULT_PREFERENCE.to_vec(),
         }
     }
 
     /// PCMA (PT 8), otherwise as [`MediaConfig::pcmu`].
     pub fn pcma() -> Self {
         Self { codec: Codec::Pcma, payload_type: 8, ..Self::pcmu() }
+    }
+
+    /// G.722 (PT 9, 16 kHz audio, 8 kHz RTP clock), otherwise as [`MediaConfig::pcmu`].
+    pub fn g722() -> Self {
+        Self { codec: Codec::G722, payload_type: 9, ..Self::pcmu() }
+    }
+
+    /// The settings for `codec` on its static payload type, otherwise as [`MediaConfig::pcmu`].
+    pub fn for_codec(codec: Codec) -> Self {
+        Self { codec, payload_type: codec.static_payload_type(), ..Self::pcmu() }
     }
 }
 
@@ -222,8 +236,14 @@ struct Inbound {
     seq: SeqStats,
     jitter: JitterBuffer,
     next_playout: Option<Instant>,
-    upsampler: Resampler,
-    frame_8k: Vec<i16>,
+    /// Stream decoder of the negotiated codec (G.722 keeps state across packets).
+    decoder: Decoder,
+    /// 8 kHz codecs only: the codec's audio is upsampled to 16 kHz after the jitter buffer.
+    upsampler: Option<Resampler>,
+    /// One 20 ms frame at the codec's sample rate.
+    frame: Vec<i16>,
+    /// Jitter-buffer positions are sample indices at the codec's rate: RTP timestamp × this.
+    ts_scale: u32,
     delay_sum: Duration,
     delay_count: u32,
     last_sr: Option<(u32, Instant)>,
@@ -236,7 +256,11 @@ pub struct MediaSession {
     ssrc: u32,
     start: Instant,
     ptime: Duration,
+    /// RTP timestamp units per packet.
     samples_per_packet: usize,
+    /// PCM samples (at the codec's rate) per packet.
+    pcm_per_packet: usize,
+    encoder: Encoder,
     // outbound
     /// 16 kHz audio not yet resampled: `play` only copies, the resampling happens 20 ms at a time
     /// as packets go out, so a long sentence costs nothing up front and a flush discards it cheaply.
@@ -244,9 +268,10 @@ pub struct MediaSession {
     scratch: Vec<i16>,
     /// The resampler holds the last few ms of the audio (its group delay) until flushed out.
     tail_pending: bool,
-    /// 8 kHz samples ready for the next packets.
+    /// Samples at the codec's rate ready for the next packets.
     queue: VecDeque<i16>,
-    downsampler: Resampler,
+    /// 8 kHz codecs only (G.722 carries the 16 kHz input as it is).
+    downsampler: Option<Resampler>,
     resampled: Vec<i16>,
     tick: u64,
     /// The send grid: tick `k` is due at `grid_start + k × ptime` and carries timestamp
@@ -281,7 +306,10 @@ impl MediaSession {
     /// A new session. `ssrc` should be random per call (the driver picks one).
     pub fn new(cfg: MediaConfig, ssrc: u32, now: Instant) -> Self {
         let ptime_ms = cfg.ptime_ms.clamp(10, 60);
-        let jitter = JitterBuffer::new(FRAME_8K, frames_of(cfg.jitter_target), frames_of(cfg.jitter_max));
+        let rate = cfg.codec.sample_rate();
+        let frame = (rate * FRAME_MS / 1000) as usize;
+        let jitter = JitterBuffer::new(frame, frames_of(cfg.jitter_target), frames_of(cfg.jitter_max));
+        let wideband = rate == 16_000;
         // Initial sequence number and timestamp are derived from the SSRC (already random), which
         // keeps the core free of a random source and tests reproducible.
         let mix = ssrc.wrapping_mul(0x9E37_79B9).rotate_left(13);
@@ -289,11 +317,13 @@ impl MediaSession {
         Self {
             ptime: Duration::from_millis(ptime_ms as u64),
             samples_per_packet: (CLOCK * ptime_ms / 1000) as usize,
+            pcm_per_packet: (rate * ptime_ms / 1000) as usize,
+            encoder: Encoder::new(cfg.codec),
             input: VecDeque::new(),
             scratch: Vec::new(),
             tail_pending: false,
             queue: VecDeque::new(),
-            downsampler: Resampler::new(16_000, CLOCK).expect("constant non-zero rates"),
+            downsampler: (!wideband).then(|| Resampler::new(16_000, rate).expect("constant non-zero rates")),
             resampled: Vec::new(),
             tick: 0,
             ts_base: mix,
@@ -314,8 +344,10 @@ impl MediaSession {
                 seq: SeqStats::default(),
                 jitter,
                 next_playout: None,
-                upsampler: Resampler::new(CLOCK, 16_000).expect("constant non-zero rates"),
-                frame_8k: Vec::with_capacity(FRAME_8K),
+                decoder: Decoder::new(cfg.codec),
+                upsampler: (!wideband).then(|| Resampler::new(rate, 16_000).expect("constant non-zero rates")),
+                frame: Vec::with_capacity(frame),
+                ts_scale: rate / CLOCK,
                 delay_sum: Duration::ZERO,
                 delay_count: 0,
                 last_sr: None,
@@ -364,12 +396,15 @@ impl MediaSession {
             }
             return;
         }
+        let narrowband = self.cfg.codec.sample_rate() == 8000;
         let codec = if pt == self.cfg.payload_type {
             Some(self.cfg.codec)
         } else {
+            // A peer switching between the static G.711 laws mid-call. Not into or out of G.722:
+            // the timeline runs at one sample rate, and switching is not seen in practice.
             match pt {
-                0 => Some(Codec::Pcmu), // a peer switching between the static G.711 laws mid-call
-                8 => Some(Codec::Pcma),
+                0 if narrowband => Some(Codec::Pcmu),
+                8 if narrowband => Some(Codec::Pcma),
                 _ => None,
             }
         };
@@ -398,18 +433,23 @@ impl MediaSession {
         let Some(codec) = codec else {
             // Comfort noise: the peer is in a silence period; keep the timeline, play silence.
             if !self.rx.jitter.is_anchored() {
-                self.rx.jitter.anchor(pkt.timestamp(), frames_until);
+                self.rx.jitter.anchor(pkt.timestamp().wrapping_mul(self.rx.ts_scale), frames_until);
                 self.start_playout(now);
             }
             self.rx.jitter.mark_dtx();
             return;
         };
-        let mut samples = Vec::with_capacity(payload.len());
-        codec.decode_into(payload, &mut samples);
+        let mut samples = Vec::with_capacity(payload.len() * 2);
+        if codec == self.cfg.codec {
+            self.rx.decoder.decode_into(payload, &mut samples);
+        } else {
+            codec.decode_into(payload, &mut samples); // G.711: stateless
+        }
         if samples.is_empty() {
             return;
         }
-        let ts = pkt.timestamp();
+        // Scaling by 1 or 2 keeps wrap-around consistent: the buffer only looks at differences.
+        let ts = pkt.timestamp().wrapping_mul(self.rx.ts_scale);
         match self.rx.jitter.insert(ts, samples, frames_until) {
             Insert::Stored | Insert::Reanchored => {
                 self.start_playout(now);
@@ -469,7 +509,10 @@ impl MediaSession {
                     self.stats.ssrc_changes += 1;
                     self.lock_ssrc(now, ssrc, seq);
                     // A fresh buffer: the next insert anchors it on the new stream's timeline.
-                    self.rx.jitter = JitterBuffer::new(FRAME_8K, frames_of(self.cfg.jitter_target), frames_of(self.cfg.jitter_max));
+                    let frame = (self.cfg.codec.sample_rate() * FRAME_MS / 1000) as usize;
+                    self.rx.jitter = JitterBuffer::new(frame, frames_of(self.cfg.jitter_target), frames_of(self.cfg.jitter_max));
+                    // The new stream's ADPCM state starts from scratch (a new encoder).
+                    self.rx.decoder = Decoder::new(self.cfg.codec);
                     true
                 } else {
                     false
@@ -526,24 +569,31 @@ impl MediaSession {
         !self.queue.is_empty() || !self.input.is_empty()
     }
 
-    /// Resamples queued input until `needed` 8 kHz samples are ready or the input is exhausted.
+    /// Resamples queued input until `needed` samples at the codec's rate are ready or the input
+    /// is exhausted.
     fn refill(&mut self, needed: usize) {
+        let Some(downsampler) = self.downsampler.as_mut() else {
+            // Wideband: the 16 kHz input is the codec's input.
+            let n = self.input.len().min(needed.saturating_sub(self.queue.len()));
+            self.queue.extend(self.input.drain(..n));
+            return;
+        };
         while self.queue.len() < needed && !self.input.is_empty() {
             let n = self.input.len().min(640);
             self.scratch.clear();
             self.scratch.extend(self.input.drain(..n));
             self.resampled.clear();
-            self.downsampler.process(&self.scratch, &mut self.resampled);
+            downsampler.process(&self.scratch, &mut self.resampled);
             self.queue.extend(self.resampled.iter().copied());
             self.tail_pending = true;
         }
         if self.queue.len() < needed && self.input.is_empty() && self.tail_pending {
             // End of the audio: push the resampler's delayed tail out (zeros in, last samples out).
             self.resampled.clear();
-            self.downsampler.process(&[0; 64], &mut self.resampled);
-            self.downsampler.reset();
+            downsampler.process(&[0; 64], &mut self.resampled);
+            downsampler.reset();
             self.tail_pending = false;
-            let delay = self.downsampler.delay_samples().min(self.resampled.len());
+            let delay = downsampler.delay_samples().min(self.resampled.len());
             self.queue.extend(self.resampled[..delay].iter().copied());
         }
     }
@@ -552,7 +602,9 @@ impl MediaSession {
     pub fn flush(&mut self) {
         self.input.clear();
         self.queue.clear();
-        self.downsampler.reset();
+        if let Some(d) = self.downsampler.as_mut() {
+            d.reset();
+        }
         self.tail_pending = false;
     }
 
@@ -562,7 +614,8 @@ impl MediaSession {
 
     /// Audio queued and not yet sent.
     pub fn queued(&self) -> Duration {
-        Duration::from_micros(self.queue.len() as u64 * 1_000_000 / CLOCK as u64 + self.input.len() as u64 * 1_000_000 / 16_000)
+        let rate = self.cfg.codec.sample_rate() as u64;
+        Duration::from_micros(self.queue.len() as u64 * 1_000_000 / rate + self.input.len() as u64 * 1_000_000 / 16_000)
     }
 
     fn tick_time(&self, tick: u64) -> Instant {
@@ -616,14 +669,15 @@ impl MediaSession {
     fn build_tick(&mut self, tick: u64) -> Option<Transmit> {
         let spp = self.samples_per_packet;
         let ts = self.ts_base.wrapping_add((tick as u32).wrapping_mul(spp as u32));
-        self.refill(spp);
+        let n = self.pcm_per_packet;
+        self.refill(n);
         if !self.queue.is_empty() {
             // A short last packet is padded with silence.
-            let mut pcm = Vec::with_capacity(spp);
-            pcm.extend(self.queue.drain(..spp.min(self.queue.len())));
-            pcm.resize(spp, 0);
+            let mut pcm = Vec::with_capacity(n);
+            pcm.extend(self.queue.drain(..n.min(self.queue.len())));
+            pcm.resize(n, 0);
             let mut payload = Vec::with_capacity(spp);
-            self.cfg.codec.encode_into(&pcm, &mut payload);
+            self.encoder.encode_into(&pcm, &mut payload);
             let marker = !self.follows_last_sent(tick);
             self.talking = true;
             self.idle_ticks = 0;
@@ -639,7 +693,9 @@ impl MediaSession {
         match self.cfg.idle_transmit {
             IdleTransmit::Nothing => None,
             IdleTransmit::Silence => {
-                let payload = vec![self.cfg.codec.silence_byte(); spp];
+                // Encoded zeros: the G.711 silence byte, and for G.722 whatever its state makes of them.
+                let mut payload = Vec::with_capacity(spp);
+                self.encoder.encode_into(&vec![0; n], &mut payload);
                 let marker = !self.follows_last_sent(tick);
                 self.last_sent_tick = Some(tick);
                 Some(self.rtp(self.cfg.payload_type, marker, ts, &payload))
@@ -738,12 +794,18 @@ impl MediaSession {
                 next = now + FRAME_MS_DUR;
                 break;
             }
-            let kind = self.rx.jitter.pop_frame(&mut self.rx.frame_8k);
+            let kind = self.rx.jitter.pop_frame(&mut self.rx.frame);
             if kind == FrameKind::Concealed {
                 self.stats.concealed_frames += 1;
             }
-            let mut frame = Vec::with_capacity(FRAME_8K * 2);
-            self.rx.upsampler.process(&self.rx.frame_8k, &mut frame);
+            let frame = match self.rx.upsampler.as_mut() {
+                Some(up) => {
+                    let mut f = Vec::with_capacity(self.rx.frame.len() * 2);
+                    up.process(&self.rx.frame, &mut f);
+                    f
+                }
+                None => self.rx.frame.clone(),
+            };
             self.stats.played_out += 1;
             self.events.push_back(MediaEvent::Audio(frame));
             next += FRAME_MS_DUR;

@@ -1,8 +1,9 @@
-//! SDP offer/answer (RFC 3264, RFC 4566) for one narrowband audio stream.
+//! SDP offer/answer (RFC 3264, RFC 4566) for one audio stream.
 //!
-//! We answer with G.711 (PCMU or PCMA, whichever the offerer lists first), keep RFC 4733
+//! We answer with the first codec of our preference list that the offer contains (default G.722,
+//! then PCMU, then PCMA: wideband audio makes speech recognition far more accurate), keep RFC 4733
 //! telephone-event at whatever dynamic payload type the offerer chose, ptime 20, symmetric RTP.
-//! Everything else (video, SRTP profiles, wideband codecs) is declined with port 0.
+//! Everything else (video, SRTP profiles, other codecs) is declined with port 0.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,33 +19,15 @@ impl std::fmt::Display for SdpError {
         match self {
             SdpError::Malformed(r) => write!(f, "malformed SDP: {r}"),
             SdpError::NoUsableAudio => {
-                f.write_str("no PCMU/PCMA audio stream over RTP/AVP in the offer")
+                f.write_str("no audio stream over RTP/AVP with a codec we accept (G722, PCMU or PCMA, as configured) in the offer")
             }
         }
     }
 }
 impl std::error::Error for SdpError {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    Pcmu,
-    Pcma,
-}
-
-impl Codec {
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-        }
-    }
-}
+/// The same enum the media session uses, so a negotiation result needs no translation.
+pub use crate::media::Codec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -84,7 +67,7 @@ pub struct Negotiated {
     /// Where to send RTP (symmetric RTP may later override it with the observed source).
     pub remote: SocketAddr,
     pub codec: Codec,
-    /// Payload type we send G.711 with: the offerer's (static 0/8 or a dynamic one it mapped).
+    /// Payload type we send with: the offerer's (static 0/8/9 or a dynamic one it mapped).
     pub payload_type: u8,
     pub dtmf_payload_type: Option<u8>,
     /// The offerer's direction (hold detection).
@@ -121,8 +104,36 @@ fn parse_conn(v: &str) -> Result<Option<IpAddr>, SdpError> {
     }
 }
 
-/// Parses an SDP offer and picks our audio stream.
+/// Parses an SDP offer and picks our audio stream, preferring codecs in
+/// [`Codec::DEFAULT_PREFERENCE`] order.
 pub fn negotiate(body: &[u8]) -> Result<Negotiated, SdpError> {
+    negotiate_with(body, &Codec::DEFAULT_PREFERENCE)
+}
+
+/// Which codec an rtpmap encoding (lower-cased `name/rate[/channels]`) or static type denotes.
+fn codec_of(pt: u8, enc: Option<&str>) -> Option<Codec> {
+    match enc {
+        Some(e) => {
+            let mut it = e.split('/');
+            let (name, rate) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+            let channels_ok = it.next().is_none_or(|c| c == "1");
+            let codec = Codec::from_name(name)?;
+            // G.722's rtpmap says 8000 although it samples at 16 kHz (RFC 3551 §4.5.2).
+            (rate == "8000" && channels_ok).then_some(codec)
+        }
+        None => match pt {
+            0 => Some(Codec::Pcmu),
+            8 => Some(Codec::Pcma),
+            9 => Some(Codec::G722),
+            _ => None,
+        },
+    }
+}
+
+/// Parses an SDP offer and picks our audio stream: of the offered codecs, the first in
+/// `preference` (codecs not listed are refused; an empty list means the default order).
+pub fn negotiate_with(body: &[u8], preference: &[Codec]) -> Result<Negotiated, SdpError> {
+    let preference = if preference.is_empty() { &Codec::DEFAULT_PREFERENCE[..] } else { preference };
     let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8"))?;
     let mut session_conn = None;
     let mut session_dir = None;
@@ -220,28 +231,23 @@ pub fn negotiate(body: &[u8]) -> Result<Negotiated, SdpError> {
                 .find(|(p, _)| *p == pt)
                 .map(|(_, e)| e.as_str())
         };
-        let mut pick = None;
+        // (rank in our preference, codec, payload type): the best-ranked wins, offer order breaks ties.
+        let mut pick: Option<(usize, Codec, u8)> = None;
         let mut dtmf = None;
         for f in &m.fmts {
             let Ok(pt) = f.parse::<u8>() else { continue };
             let enc = mapped(pt);
-            let codec = match (pt, enc) {
-                (_, Some(e)) if e.starts_with("pcmu/8000") => Some(Codec::Pcmu),
-                (_, Some(e)) if e.starts_with("pcma/8000") => Some(Codec::Pcma),
-                (0, None) => Some(Codec::Pcmu),
-                (8, None) => Some(Codec::Pcma),
-                _ => None,
-            };
-            if pick.is_none() {
-                if let Some(c) = codec {
-                    pick = Some((c, pt));
+            let ranked = codec_of(pt, enc).and_then(|c| preference.iter().position(|p| *p == c).map(|r| (r, c)));
+            if let Some((rank, c)) = ranked {
+                if pick.is_none_or(|(best, _, _)| rank < best) {
+                    pick = Some((rank, c, pt));
                 }
             }
             if dtmf.is_none() && enc.is_some_and(|e| e.starts_with("telephone-event/8000")) {
                 dtmf = Some(pt);
             }
         }
-        let Some((codec, pt)) = pick else { continue };
+        let Some((_, codec, pt)) = pick else { continue };
         let mut dir = m.direction.or(session_dir).unwrap_or(Direction::SendRecv);
         // RFC 2543-style hold: c=0.0.0.0 means "do not send to me".
         if conn.is_unspecified() && dir == Direction::SendRecv {
@@ -305,13 +311,26 @@ impl Negotiated {
     }
 }
 
-/// Our own offer (for an INVITE that arrived without SDP: the offer goes in the 200 OK).
+/// Our own offer (for an INVITE that arrived without SDP: the offer goes in the 200 OK), with
+/// the codecs in [`Codec::DEFAULT_PREFERENCE`] order.
 pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> String {
+    offer_with(local, session_id, version, &Codec::DEFAULT_PREFERENCE)
+}
+
+/// Our own offer listing `codecs` in preference order (an empty list means the default).
+pub fn offer_with(local: SocketAddr, session_id: u64, version: u64, codecs: &[Codec]) -> String {
+    let codecs = if codecs.is_empty() { &Codec::DEFAULT_PREFERENCE[..] } else { codecs };
     let ip = local.ip();
     let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut fmts = String::new();
+    let mut maps = String::new();
+    for c in codecs {
+        fmts.push_str(&format!("{} ", c.static_payload_type()));
+        maps.push_str(&format!("a=rtpmap:{} {}/8000\r\n", c.static_payload_type(), c.name()));
+    }
     format!(
         "v=0\r\no=frontdesk {session_id} {version} IN {fam} {ip}\r\ns=-\r\nc=IN {fam} {ip}\r\nt=0 0\r\n\
-m=audio {} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+m=audio {} RTP/AVP {fmts}101\r\n{maps}\
 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
         local.port()
     )
@@ -328,7 +347,7 @@ a=fmtp:101 0-15\r\na=sendrecv\r\nm=video 10002 RTP/AVP 96\r\n";
 
     #[test]
     fn picks_first_g711_in_offer_order_and_keeps_dtmf() {
-        let n = negotiate(BARESIP.as_bytes()).unwrap();
+        let n = negotiate_with(BARESIP.as_bytes(), &[Codec::Pcma, Codec::Pcmu]).unwrap();
         assert_eq!(n.codec, Codec::Pcma);
         assert_eq!(n.dtmf_payload_type, Some(101));
         assert_eq!(n.remote, "127.0.0.1:10000".parse().unwrap());
@@ -361,9 +380,9 @@ a=fmtp:101 0-15\r\na=sendrecv\r\nm=video 10002 RTP/AVP 96\r\n";
     }
 
     #[test]
-    fn no_g711_or_srtp_only_is_rejected() {
+    fn unpreferred_or_srtp_only_is_rejected() {
         let g722 = BARESIP.replace("RTP/AVP 9 8 0 101", "RTP/AVP 9 101");
-        assert_eq!(negotiate(g722.as_bytes()), Err(SdpError::NoUsableAudio));
+        assert_eq!(negotiate_with(g722.as_bytes(), &[Codec::Pcmu, Codec::Pcma]), Err(SdpError::NoUsableAudio));
         let srtp = BARESIP.replace("RTP/AVP 9 8 0 101", "RTP/SAVP 0");
         assert_eq!(negotiate(srtp.as_bytes()), Err(SdpError::NoUsableAudio));
         assert!(matches!(negotiate(b"garbage"), Err(SdpError::Malformed(_))));

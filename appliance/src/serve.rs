@@ -192,7 +192,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         turn: Default::default(),
     };
 
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    notify(systemd::daemon::STATE_READY);
     println!("Front Desk is up: {} ({bundle_desc})", summary.name);
     println!("  web UI:   http://{http_addr}/");
     println!("  call:     {sip_uri}");
@@ -219,12 +219,12 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
             }
             _ = ticker.tick() => {
                 if watchdog.is_some() {
-                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                    notify(systemd::daemon::STATE_WATCHDOG);
                 }
             }
             _ = &mut shutdown => {
                 tracing::info!("shutting down");
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+                notify(systemd::daemon::STATE_STOPPING);
                 break;
             }
         }
@@ -282,6 +282,13 @@ fn vocabulary(f: &fd_receptionist::PracticeFacts) -> String {
         types.join(", "),
         f.insurance_accepted.join(", ")
     )
+}
+
+/// Tells systemd (Type=notify) about readiness, liveness and shutdown; a no-op outside systemd.
+fn notify(state: &str) {
+    if let Err(e) = systemd::daemon::notify([(state, "1")].iter()) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
 }
 
 fn watchdog_interval() -> Option<std::time::Duration> {

@@ -66,11 +66,13 @@ pub struct RunOptions {
     pub turn_timeout: Duration,
     /// Barge-in delay after the far end starts speaking.
     pub barge_in_ms: u64,
+    /// Codecs the caller offers, in order (baresip names: "pcmu", "g722", ...).
+    pub codecs: Vec<String>,
 }
 
 impl RunOptions {
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
-        Self { run_dir: run_dir.into(), turn_timeout: Duration::from_secs(30), barge_in_ms: 1000 }
+        Self { run_dir: run_dir.into(), turn_timeout: Duration::from_secs(30), barge_in_ms: 1000, codecs: vec!["pcmu".into()] }
     }
 }
 
@@ -117,6 +119,7 @@ fn sip_user(uri: &str) -> Option<&str> {
 pub fn run_scenario(s: &Scenario, target_uri: &str, opts: &RunOptions) -> Result<ScenarioRun> {
     let dir = opts.run_dir.join(&s.id);
     let mut cfg = CallerConfig::new(target_uri, &s.from, &dir)?;
+    cfg.codecs = opts.codecs.clone();
     // A scenario that expects a transfer gets a local stand-in for the transfer target,
     // so the appliance's REFER succeeds (NOTIFY 200) without leaving loopback.
     let expected_target = s.expect.get("target").and_then(|v| v.as_str()).map(str::to_string);

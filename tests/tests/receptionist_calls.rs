@@ -31,6 +31,10 @@ fn run_one(sc: &Scenario, work: &std::path::Path) -> Outcome {
     };
     let mut opts = RunOptions::new(work.join("call"));
     opts.turn_timeout = Duration::from_secs(40);
+    // FD_CODECS=g722,pcmu makes the caller an HD-voice phone; the default is narrowband G.711.
+    if let Ok(c) = std::env::var("FD_CODECS") {
+        opts.codecs = c.split(',').map(|x| x.trim().to_owned()).collect();
+    }
     let run = run_scenario(sc, &app.uri(), &opts);
     // Let the appliance write the call record, then stop it so the store is quiescent.
     std::thread::sleep(Duration::from_secs(2));

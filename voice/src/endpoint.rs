@@ -246,6 +246,7 @@ impl Endpoint {
             trusted: cfg.trusted_sources.clone(),
             user_agent: cfg.user_agent.clone(),
             registration: cfg.registration.clone(),
+            codecs: cfg.media.codec_preference.clone(),
             ..UaConfig::default()
         };
         let initial = if cfg.registration.is_some() {

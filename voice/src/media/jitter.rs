@@ -11,8 +11,9 @@
 
 use std::collections::BTreeMap;
 
-/// Packets this far from the playout point (either way) mean the sender restarted its timeline.
-const JUMP_SAMPLES: i64 = 8000;
+/// Packets this far from the playout point (either way) mean the sender restarted its timeline:
+/// 1 s, in frames of 20 ms so that it means the same time at 8 kHz (G.711) and 16 kHz (G.722).
+const JUMP_FRAMES: i64 = 50;
 /// Bound on stored packets, so a flood cannot grow memory.
 const MAX_PACKETS: usize = 256;
 /// Window (in frames) over which the minimum depth decides whether to shrink the delay.
@@ -83,6 +84,10 @@ impl JitterBuffer {
         }
     }
 
+    fn jump_samples(&self) -> i64 {
+        JUMP_FRAMES * self.frame as i64
+    }
+
     /// Current playout delay in frames (target plus adaptation).
     pub fn delay_frames(&self) -> u32 {
         self.target_frames + self.extra_frames
@@ -127,7 +132,7 @@ impl JitterBuffer {
         };
         let ext = self.extend(ts);
         let end = ext + samples.len() as i64;
-        if (ext - play).abs() > JUMP_SAMPLES {
+        if (ext - play).abs() > self.jump_samples() {
             self.anchor(ts, frames_until);
             self.dtx = false;
             self.packets.insert(self.extend(ts), samples);
@@ -190,7 +195,7 @@ impl JitterBuffer {
         let frame = self.frame as i64;
         let mut filled = vec![false; self.frame];
         let mut count = 0;
-        for (&k, v) in self.packets.range(start - JUMP_SAMPLES..start + frame) {
+        for (&k, v) in self.packets.range(start - self.jump_samples()..start + frame) {
             let from = k.max(start);
             let to = (k + v.len() as i64).min(start + frame);
             for t in from..to {

@@ -108,6 +108,8 @@ pub struct UaConfig {
     pub user_agent: String,
     /// Register our Contact with the PBX (None: the PBX sends calls to a static address).
     pub registration: Option<RegistrationConfig>,
+    /// Codecs accepted in SDP offers, most preferred first (our answer picks the first offered).
+    pub codecs: Vec<sdp::Codec>,
 }
 
 /// REGISTER client settings (RFC 3261 §10) with digest credentials.
@@ -153,6 +155,7 @@ impl Default for UaConfig {
             max_message_bytes: 16 * 1024,
             user_agent: "FrontDesk".into(),
             registration: None,
+            codecs: sdp::Codec::DEFAULT_PREFERENCE.to_vec(),
         }
     }
 }
@@ -911,7 +914,7 @@ impl Ua {
         call.state = CallState::Confirmed;
         let key = call.invite_key.clone();
         let late_answer = if call.media.is_none() && !req.body.is_empty() {
-            sdp::negotiate(&req.body).ok()
+            sdp::negotiate_with(&req.body, &self.cfg.codecs).ok()
         } else {
             None
         };
@@ -1061,7 +1064,7 @@ impl Ua {
         let offer = if req.body.is_empty() {
             None
         } else {
-            match sdp::negotiate(&req.body) {
+            match sdp::negotiate_with(&req.body, &self.cfg.codecs) {
                 Ok(n) => Some(n),
                 Err(_) => {
                     self.respond_stateless(
@@ -1293,7 +1296,7 @@ impl Ua {
         let offer = if req.body.is_empty() {
             None
         } else {
-            Some(sdp::negotiate(&req.body))
+            Some(sdp::negotiate_with(&req.body, &self.cfg.codecs))
         };
         let (media, body) = match offer {
             Some(Err(_)) => {
@@ -1480,7 +1483,7 @@ impl Ua {
         c.local_rtp = Some(local_rtp);
         let body = match &c.media {
             Some(n) => n.answer(local_rtp, c.session_id, c.sdp_version),
-            None => sdp::offer(local_rtp, c.session_id, c.sdp_version),
+            None => sdp::offer_with(local_rtp, c.session_id, c.sdp_version, &self.cfg.codecs),
         };
         c.last_sdp = Some(body.clone());
         c.state = CallState::Answered;

@@ -30,7 +30,7 @@ fn whisper_librivox_wer_16k_and_phone_path() {
     let clips = librivox();
     let eng = asr_engine();
     let rt = rt();
-    let client = AsrClient::new(&eng.socket);
+    let client = asr_client(&eng.socket);
     let opts = TranscribeOpts::default();
     let w16 = wer(&client, &rt, &clips, false, &opts);
     let w8 = wer(&client, &rt, &clips, true, &opts);
@@ -43,7 +43,7 @@ fn whisper_librivox_wer_16k_and_phone_path() {
 fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
     let eng = asr_engine();
     let rt = rt();
-    let client = AsrClient::new(&eng.socket);
+    let client = asr_client(&eng.socket);
     let opts = TranscribeOpts::default();
     let t = Instant::now();
     assert!(matches!(rt.block_on(client.transcribe(&[], &opts)), Err(EngineError::BadRequest { .. })));
@@ -62,7 +62,7 @@ fn vocabulary_prompt_is_accepted() {
     let clips = librivox();
     let eng = asr_engine();
     let rt = rt();
-    let client = AsrClient::new(&eng.socket);
+    let client = asr_client(&eng.socket);
     let opts = TranscribeOpts { vocabulary_prompt: Some("Dashwood, Norland Park.".into()), audio_ctx: None };
     let t = rt.block_on(client.transcribe(&clips[0].1, &opts)).unwrap();
     assert!(normalise(&t.text).contains(&"dashwood".to_string()), "{}", t.text);
@@ -76,7 +76,7 @@ fn missing_or_corrupt_model_reports_model_error() {
     std::fs::write(&corrupt, b"this is not a ggml file at all").unwrap();
     for m in [dir.path().join("missing.bin"), corrupt] {
         let eng = spawn_engine("frontdesk-asr", &["--model", m.to_str().unwrap()]);
-        let client = AsrClient::new(&eng.socket);
+        let client = asr_client(&eng.socket);
         let h = rt.block_on(client.0.health()).unwrap();
         assert!(!h.ready && h.problem.as_deref().unwrap_or("").contains("reinstall"), "{h:?}");
         let r = rt.block_on(client.transcribe(&[1000; 1600], &TranscribeOpts::default()));
@@ -89,7 +89,7 @@ fn killed_engine_gives_unavailable_promptly() {
     let clips = librivox();
     let mut eng = asr_engine();
     let rt = rt();
-    let client = AsrClient::new(&eng.socket);
+    let client = asr_client(&eng.socket);
     let pid = eng.child.id();
     let audio = clips[3].1.clone();
     let c2 = client.clone();

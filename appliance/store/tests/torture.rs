@@ -25,19 +25,38 @@ fn kill_nine_during_writes_loses_nothing_committed() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn writer");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(100..1500)));
+        // Kill after a random number of reported commits (not after a random time, which on a
+        // fast or idle machine can let the writer finish first): always mid-run, at a random point.
+        let kill_after = rng.gen_range(1..25usize);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out: Vec<String> = Vec::new();
+        while out.len() < kill_after {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => out.push(l),
+                Err(_) => break, // the writer ended (or stalled): nothing more to wait for
+            }
+        }
         if child.try_wait().unwrap().is_none() {
             killed_mid_run += 1;
         }
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
-        let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let _ = reader.join();
+        out.extend(rx.try_iter());
         let mut err = String::new();
         child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         assert!(err.is_empty() || !status.success(), "writer failed: {err}");
         assert!(!err.contains("fd-store-torture:"), "writer reported an error: {err}");
-        for line in out.lines() {
+        for line in &out {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts.as_slice() {
                 ["booked", id, key] => committed.push((id.parse().unwrap(), key.to_string())),

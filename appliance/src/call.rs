@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use fd_models::client::{AsrClient, TranscribeOpts, TtsClient, VadClient};
+use fd_models::client::{AsrClient, GenerateOpts, LlmClient, TranscribeOpts, TtsClient, VadClient};
+use fd_models::protocol::ChatMessage;
+use fd_receptionist::LlmReading;
 use fd_receptionist::{Action, CallContext, Event, Receptionist, Recorded};
 use fd_store::{CallEnd, Direction, NewCall, Speaker, Store, Turn};
 use fd_voice::endpoint::{CallEvent, CallHandle, IncomingCall};
@@ -25,6 +27,7 @@ pub struct CallDeps {
     pub data_dir: std::path::PathBuf,
     pub clock: Clock,
     pub asr: AsrClient,
+    pub llm: LlmClient,
     pub tts: TtsClient,
     pub vad: VadClient,
     /// Whisper initial prompt: practice name, services, appointment types.
@@ -41,7 +44,7 @@ fn samples_duration(n: usize) -> Duration {
 /// Messages from the call's helper tasks back to its loop.
 enum Internal {
     /// A transcription finished (text may be empty: nothing intelligible).
-    Heard { text: String, asr_ms: u64, utterance_end: Instant, generation: u64 },
+    Heard { text: String, asr_ms: u64, llm_ms: Option<u64>, reading: Option<LlmReading>, utterance_end: Instant, generation: u64 },
     /// The first audio of a reply was queued for RTP.
     FirstAudio { at: Instant },
     /// All audio of a reply is queued; it will have played out at `until`.
@@ -67,6 +70,7 @@ struct Speaking {
 struct Timing {
     utterance_end: Option<Instant>,
     asr_ms: Option<i64>,
+    llm_ms: Option<i64>,
 }
 
 pub async fn run(call: IncomingCall, deps: CallDeps) {
@@ -188,14 +192,14 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
             }
             Some(msg) = irx.recv() => match msg {
                 Internal::Heard { generation: g, .. } if g != generation => {}
-                Internal::Heard { text, asr_ms, utterance_end, .. } => {
+                Internal::Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } => {
                     turn_start = None;
-                    timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64) };
+                    timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
                     if text.trim().is_empty() {
                         turn.resume_listening(Instant::now());
                     } else {
                         add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
-                        let ev = Event::CallerSaid { text, asr_confidence: None, understanding: None };
+                        let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
                         let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
                         if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
                             turn.resume_listening(Instant::now());
@@ -217,7 +221,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             text: s.text.clone(),
                             offset_ms: s.started.saturating_duration_since(started).as_millis() as i64,
                             asr_ms: timing.asr_ms.take(),
-                            llm_ms: None,
+                            llm_ms: timing.llm_ms.take(),
                             tts_ms: Some(tts_ms),
                             first_rtp_ms: first,
                         };
@@ -260,7 +264,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     let start = *turn_start.get_or_insert(utterance_start);
                     let audio = utter.extract(start, utterance_end);
                     generation += 1;
-                    spawn_transcriber(deps.asr.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
+                    spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
                 }
                 TurnEvent::BargeIn => {
                     if let Some(s) = speaking.take_if(|s| s.interruptible) {
@@ -310,7 +314,15 @@ fn handle_event(policy: &mut Receptionist, ev: Event, store: &mut Store, db_call
     })
 }
 
-fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, utterance_end: Instant, generation: u64, tx: mpsc::Sender<Internal>) {
+fn spawn_transcriber(
+    asr: AsrClient,
+    llm: LlmClient,
+    vocabulary: String,
+    audio: Vec<i16>,
+    utterance_end: Instant,
+    generation: u64,
+    tx: mpsc::Sender<Internal>,
+) {
     tokio::spawn(async move {
         let t0 = Instant::now();
         let opts = TranscribeOpts { vocabulary_prompt: Some(vocabulary), audio_ctx: None };
@@ -321,8 +333,47 @@ fn spawn_transcriber(asr: AsrClient, vocabulary: String, audio: Vec<i16>, uttera
                 String::new()
             }
         };
-        let _ = tx.send(Internal::Heard { text, asr_ms: t0.elapsed().as_millis() as u64, utterance_end, generation }).await;
+        let asr_ms = t0.elapsed().as_millis() as u64;
+        // The model is asked only when the rules find nothing to act on (no intent, yes/no, date,
+        // time, phone or name): it costs a few hundred ms, and its reading only fills gaps.
+        let (reading, llm_ms) = if !text.trim().is_empty() && rules_find_nothing(&text) {
+            let t1 = Instant::now();
+            let r = read_with_llm(&llm, &text).await;
+            (r, Some(t1.elapsed().as_millis() as u64))
+        } else {
+            (None, None)
+        };
+        let _ = tx.send(Internal::Heard { text, asr_ms, llm_ms, reading, utterance_end, generation }).await;
     });
+}
+
+fn rules_find_nothing(text: &str) -> bool {
+    use fd_receptionist::understand::*;
+    let toks = tokenize(text);
+    extract_intent(&toks).is_none()
+        && extract_yes_no(&toks).is_none()
+        && extract_dates(&toks).is_empty()
+        && extract_times(&toks, false).0.is_empty()
+        && extract_phone(&toks).is_none()
+        && extract_name(text, false).is_none()
+}
+
+/// A grammar-constrained reading of one utterance; `None` on any failure or after 1.5 s (the
+/// caller must not wait on a hint).
+async fn read_with_llm(llm: &LlmClient, text: &str) -> Option<LlmReading> {
+    let msgs = [ChatMessage { role: "user".into(), content: text.to_owned() }];
+    let opts = GenerateOpts { json_schema: Some(fd_receptionist::llm_reading_json_schema()), max_tokens: 96, ..Default::default() };
+    match tokio::time::timeout(std::time::Duration::from_millis(1500), llm.generate(&msgs, &opts)).await {
+        Ok(Ok(g)) => serde_json::from_str(&g.text).ok(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "LLM reading failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("LLM reading timed out");
+            None
+        }
+    }
 }
 
 fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sender<Internal>) -> JoinHandle<()> {

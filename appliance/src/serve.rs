@@ -138,6 +138,11 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         tracing::warn!(error = %e, "could not pre-synthesize the greeting");
     }
 
+    // The LLM's static prompt is evaluated once and stays cached for every turn of every call.
+    if let Err(e) = engines.llm().set_system_prompt(&fd_receptionist::llm_system_prompt(&facts)).await {
+        tracing::warn!(error = %e, "could not load the LLM system prompt; calls continue on the rules alone");
+    }
+
     // SIP.
     let public_ip: Option<IpAddr> = match &cfg.sip.public_host {
         Some(h) => Some(h.parse().with_context(|| format!("sip.public_host '{h}' must be an IP address"))?),
@@ -186,6 +191,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         data_dir: args.data_dir.clone(),
         clock: clock.clone(),
         asr: engines.asr(),
+        llm: engines.llm(),
         tts: engines.tts(),
         vad: engines.vad(),
         vocabulary: vocabulary(&facts),

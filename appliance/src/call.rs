@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
+use crate::recording::Recorder;
 use crate::tools::{practice_facts, StoreTools};
 
 /// What every call needs; cheap to clone into each call task.
@@ -47,6 +48,8 @@ enum Internal {
     Heard { text: String, asr_ms: u64, llm_ms: Option<u64>, reading: Option<LlmReading>, utterance_end: Instant, generation: u64 },
     /// The first audio of a reply was queued for RTP.
     FirstAudio { at: Instant },
+    /// Reply audio queued to play from `at` (for the call recording).
+    BotAudio { at: Instant, pcm: Vec<i16> },
     /// All audio of a reply is queued; it will have played out at `until`.
     Queued { until: Instant },
     /// The engine failed; the reply could not be spoken.
@@ -92,6 +95,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let facts = practice_facts(&store)?;
     let started = Instant::now();
     let now = || deps.clock.now();
+    let mut rec = Recorder::new(started, std::time::Duration::from_secs(30 * 60));
 
     let mut policy = Receptionist::new(
         facts,
@@ -159,6 +163,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 match ev {
                     CallEvent::Audio(frame) => {
                         let t = Instant::now();
+                        rec.caller(&frame);
                         utter.push(t, &frame);
                         vad_buf.extend_from_slice(&frame);
                         if let Some(v) = &vad {
@@ -230,6 +235,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         }
                     }
                 }
+                Internal::BotAudio { at, pcm } => rec.bot(at, &pcm),
                 Internal::Queued { until } => {
                     if let Some(s) = speaking.as_mut() { s.until = Some(until); }
                 }
@@ -270,6 +276,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     if let Some(s) = speaking.take_if(|s| s.interruptible) {
                         s.task.abort();
                         call.handle.flush();
+                        rec.bot_cut(Instant::now());
                         turn.bot_finished(Instant::now());
                         // Actions after an interrupted Say (e.g. a hang-up) are dropped; the policy
                         // decides again from what the caller says next. Commits already happened.
@@ -292,6 +299,12 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     }
     if let Some(v) = vad {
         let _ = v.close().await;
+    }
+    if !rec.is_empty() {
+        // Inside the encrypted database, like every other piece of PHI.
+        if let Err(e) = store.save_recording(db_call, "wav", &rec.wav()) {
+            tracing::error!(error = %e, "could not store the call recording");
+        }
     }
     finish_call(&mut store, db_call, &policy)?;
     Ok(())
@@ -393,7 +406,9 @@ fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sen
             match stream.next().await {
                 Ok(Some(chunk)) => {
                     let now = Instant::now();
-                    until = until.max(now) + samples_duration(chunk.pcm.len());
+                    let starts = until.max(now);
+                    until = starts + samples_duration(chunk.pcm.len());
+                    let _ = tx.send(Internal::BotAudio { at: starts, pcm: chunk.pcm.clone() }).await;
                     if handle.play(chunk.pcm).is_err() {
                         break;
                     }

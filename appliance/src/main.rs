@@ -12,6 +12,7 @@ mod clock;
 mod config;
 mod engines;
 mod models_cmd;
+mod recording;
 mod serve;
 mod tools;
 

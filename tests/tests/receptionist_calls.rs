@@ -162,6 +162,11 @@ fn a_real_call_goes_through_every_stage() {
     assert!(caller_turns[0].asr_ms.is_some());
     assert!(bot_turns.len() >= 2, "greeting and a reply: {turns:?}");
     assert!(bot_turns[0].text.contains("Bright Smile Dental"), "the practice's greeting: {:?}", bot_turns[0].text);
+    let rec_id = call.recording_id.expect("the call recording is stored");
+    let (format, wav) = store.recording(rec_id, fd_store::Actor::Cli).unwrap().expect("recording row");
+    assert_eq!(format, "wav");
+    // Stereo 16 kHz 16-bit: at least the greeting and the caller's line (> 8 s).
+    assert!(wav.len() > 44 + 8 * 16_000 * 4, "recording too short: {} bytes", wav.len());
     let reply = bot_turns[1];
     assert!(reply.first_rtp_ms.is_some() && reply.tts_ms.is_some(), "per-turn latencies recorded: {reply:?}");
 }

@@ -369,6 +369,13 @@ fn rules_find_nothing(text: &str) -> bool {
         && extract_times(&toks, false).0.is_empty()
         && extract_phone(&toks).is_none()
         && extract_name(text, false).is_none()
+        // "the first one", "say that again": answers to what the bot just asked.
+        && extract_choice(&toks, 3).is_none()
+        && !wants_repeat(&toks)
+        && !is_goodbye(&toks)
+        && !is_thanks(&toks)
+        && appointment_type_hint(&toks).is_none()
+        && !is_emergency(&toks)
 }
 
 /// A grammar-constrained reading of one utterance; `None` on any failure or after 1.5 s (the

@@ -382,7 +382,9 @@ impl Receptionist {
                 ut.question = Some(Question::Other);
             }
         }
-        if ut.kind.is_none() {
+        // The model may name a type only when none is known yet: a hint never changes what the
+        // caller already asked for (it read "the first one" as "first visit" once).
+        if ut.kind.is_none() && self.c.kind.is_none() {
             if let Some(a) = &r.appointment_type {
                 ut.kind = self
                     .facts

@@ -256,3 +256,19 @@ fn phone_number_can_be_keyed_in() {
     assert!(all.contains("2 1 7, 5 5 5, 0 1 9 1"), "{all}");
     assert!(!c.actions.iter().any(|a| matches!(a, Action::Transfer { .. })), "digits are not a transfer request");
 }
+
+#[test]
+fn llm_hint_never_changes_the_type_the_caller_asked_for() {
+    let (mut c, _) = call("+12175550162", MON_10);
+    c.say("Can I get a cleaning on Thursday March fifth at ten a.m.? This is James Porter.");
+    c.say("Okay, what do you have that afternoon?");
+    // A small model once labelled "the first one" as a first visit.
+    let hint = LlmReading { intent: Some("book".into()), appointment_type: Some("New Patient Exam".into()), ..Default::default() };
+    let reply = c.say_llm("The first one, please.", Some(hint));
+    assert!(!reply.contains("New Patient"), "{reply}");
+    assert!(reply.contains("Cleaning"), "the read-back keeps the cleaning: {reply}");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+    let booked = c.tools.appointments.iter().find(|a| !a.cancelled && a.patient_id != "p1" && a.appointment_type == "Cleaning & Exam");
+    assert!(booked.is_some(), "a Cleaning & Exam was booked");
+}

@@ -137,7 +137,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     let then: Vec<Action> = pending.drain(..).collect();
                     speaking = Some(Speaking { task, text, started: Instant::now(), logged: false, interruptible, until: None, then });
                 }
-                Action::Record(r) => record(&mut store, db_call, &r),
+                Action::Record(r) => log_recorded(&r),
                 Action::Transfer { uri, .. } => {
                     if let Err(e) = call.handle.transfer(&uri).await {
                         tracing::warn!(call = call.call_id, error = %e, "transfer could not be started");
@@ -450,9 +450,9 @@ fn add_turn(store: &mut Store, db_call: i64, speaker: Speaker, text: &str, start
     }
 }
 
-fn record(store: &mut Store, db_call: i64, r: &Recorded) {
-    // Bookings, cancellations and messages were already committed by the tools; this is the
-    // call-level trail, logged by kind only.
+fn log_recorded(r: &Recorded) {
+    // Bookings, cancellations and messages were already committed by the tools (and audited);
+    // this is the operational trail, logged by kind only: no ids, names or times.
     let kind = match r {
         Recorded::Booked { .. } => "booked",
         Recorded::Rescheduled { .. } => "rescheduled",
@@ -463,7 +463,6 @@ fn record(store: &mut Store, db_call: i64, r: &Recorded) {
         Recorded::TransferFailed => "transfer-failed",
         Recorded::ToolFailure { .. } => "tool-failure",
     };
-    let _ = (store, db_call);
     tracing::info!(event = kind, "call event");
 }
 

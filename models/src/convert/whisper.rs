@@ -405,24 +405,7 @@ fn plan<R: Read + Seek>(model: &Ct2Model, r: &mut R) -> Result<(WhisperHparams, 
             &format!("{q}cross_attn.out.bias"),
             &format!("{c}attention/linear_2/bias"),
         )?;
-        p.map(
-            &format!("{q}mlp_ln.weight"),
-            &format!("{c}ffn/layer_norm/gamma"),
-        )?;
-        p.map(
-            &format!("{q}mlp_ln.bias"),
-            &format!("{c}ffn/layer_norm/beta"),
-        )?;
-        p.map(
-            &format!("{q}mlp.0.weight"),
-            &format!("{c}ffn/linear_0/weight"),
-        )?;
-        p.map(&format!("{q}mlp.0.bias"), &format!("{c}ffn/linear_0/bias"))?;
-        p.map(
-            &format!("{q}mlp.2.weight"),
-            &format!("{c}ffn/linear_1/weight"),
-        )?;
-        p.map(&format!("{q}mlp.2.bias"), &format!("{c}ffn/linear_1/bias"))?;
+        mlp(&mut p, &q, &c)?;
     }
     p.map("decoder.ln.weight", "decoder/layer_norm/gamma")?;
     p.map("decoder.ln.bias", "decoder/layer_norm/beta")?;
@@ -438,6 +421,11 @@ fn mlp_and_out<R: Read + Seek>(p: &mut Planner<'_, R>, q: &str, c: &str) -> Resu
         &format!("{q}attn.out.bias"),
         &format!("{c}self_attention/linear_1/bias"),
     )?;
+    mlp(p, q, c)
+}
+
+/// The feed-forward block, the same in encoder and decoder layers.
+fn mlp<R: Read + Seek>(p: &mut Planner<'_, R>, q: &str, c: &str) -> Result<()> {
     p.map(
         &format!("{q}mlp_ln.weight"),
         &format!("{c}ffn/layer_norm/gamma"),

@@ -39,14 +39,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: PathBuf,
-    /// Trust the dev model-bundle key.
-    #[arg(long)]
-    pub dev: bool,
-    /// Directory of trusted vendor public keys.
-    #[arg(long, value_name = "DIR", default_value = "/etc/frontdesk/trusted-keys")]
-    pub trusted_keys_dir: PathBuf,
+    #[command(flatten)]
+    pub trust: models_cmd::BundleTrust,
 }
 
 #[derive(Debug, Args)]
@@ -96,8 +90,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn doctor(args: DoctorArgs) -> Result<()> {
-    let trusted = models_cmd::trusted_keys(&args.trusted_keys_dir, args.dev)?;
-    let bundle = models_cmd::prepare(&args.data_dir, None, &trusted)?;
+    let bundle = models_cmd::prepare(&args.trust.data_dir, None, &args.trust.keys()?)?;
     println!("model bundle: {} v{} (key {}), all file hashes verified", bundle.manifest().name, bundle.version(), bundle.key_id());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let ok = rt.block_on(async {

@@ -4,42 +4,48 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use ed25519_dalek::VerifyingKey;
 use fd_models::bundle::{install_with_status, InstallStatus};
 use fd_models::InstalledBundle;
+
+/// Where the bundles are and which keys may sign them (shared by every bundle command).
+#[derive(Debug, Args)]
+pub struct BundleTrust {
+    /// Data directory (its models/ holds the installed bundles).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Also trust the dev key (a development machine only).
+    #[arg(long)]
+    pub dev: bool,
+    /// Directory of trusted vendor public keys.
+    #[arg(long, value_name = "DIR", default_value = "/etc/frontdesk/trusted-keys")]
+    pub trusted_keys_dir: PathBuf,
+}
+
+impl BundleTrust {
+    pub fn keys(&self) -> Result<Vec<VerifyingKey>> {
+        trusted_keys(&self.trusted_keys_dir, self.dev)
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Show the installed model bundle (version, expiry, models, signing key) and check its files.
     Status {
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
-        /// Also trust the dev key (for a dev-mode appliance).
-        #[arg(long)]
-        dev: bool,
-        /// Directory of trusted vendor public keys.
-        #[arg(long, value_name = "DIR", default_value = "/etc/frontdesk/trusted-keys")]
-        trusted_keys_dir: PathBuf,
+        #[command(flatten)]
+        trust: BundleTrust,
     },
     /// Verify and install a signed bundle (directory or .fdbundle file); the previous one is kept.
     Install {
         bundle: PathBuf,
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        dev: bool,
-        #[arg(long, value_name = "DIR", default_value = "/etc/frontdesk/trusted-keys")]
-        trusted_keys_dir: PathBuf,
+        #[command(flatten)]
+        trust: BundleTrust,
     },
     /// Switch back to the previously installed bundle.
     Rollback {
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        dev: bool,
-        #[arg(long, value_name = "DIR", default_value = "/etc/frontdesk/trusted-keys")]
-        trusted_keys_dir: PathBuf,
+        #[command(flatten)]
+        trust: BundleTrust,
     },
 }
 
@@ -98,9 +104,8 @@ pub fn prepare(data_dir: &Path, bundle: Option<&Path>, trusted: &[VerifyingKey])
 
 pub fn run(cmd: ModelsCommand) -> Result<()> {
     match cmd {
-        ModelsCommand::Status { data_dir, dev, trusted_keys_dir } => {
-            let trusted = trusted_keys(&trusted_keys_dir, dev)?;
-            let b = InstalledBundle::current(&models_dir(&data_dir), &trusted)?;
+        ModelsCommand::Status { trust } => {
+            let b = InstalledBundle::current(&models_dir(&trust.data_dir), &trust.keys()?)?;
             let m = b.manifest();
             println!("bundle {} version {} (signed by key {})", m.name, b.version(), b.key_id());
             println!("expires {}", m.expires);
@@ -110,9 +115,9 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
             b.verify_files()?;
             println!("all file hashes verified");
         }
-        ModelsCommand::Install { bundle, data_dir, dev, trusted_keys_dir } => {
-            let trusted = trusted_keys(&trusted_keys_dir, dev)?;
-            let dir = models_dir(&data_dir);
+        ModelsCommand::Install { bundle, trust } => {
+            let trusted = trust.keys()?;
+            let dir = models_dir(&trust.data_dir);
             std::fs::create_dir_all(&dir)?;
             fd_models::bundle::recover(&dir)?;
             let (b, status) = install_with_status(&bundle, &dir, &trusted, time::OffsetDateTime::now_utc())?;
@@ -121,9 +126,8 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                 InstallStatus::AlreadyInstalled => println!("bundle version {} is already installed", b.version()),
             }
         }
-        ModelsCommand::Rollback { data_dir, dev, trusted_keys_dir } => {
-            let trusted = trusted_keys(&trusted_keys_dir, dev)?;
-            let b = fd_models::rollback(&models_dir(&data_dir), &trusted)?;
+        ModelsCommand::Rollback { trust } => {
+            let b = fd_models::rollback(&models_dir(&trust.data_dir), &trust.keys()?)?;
             println!("rolled back to bundle version {}", b.version());
         }
     }

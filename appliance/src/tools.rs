@@ -161,8 +161,9 @@ pub fn practice_facts(store: &Store) -> Result<PracticeFacts, StoreError> {
     let s = store.practice_summary()?;
     let tz = store.timezone()?;
     let today = tz.from_utc_datetime(&store.now().naive_utc()).date_naive();
-    // Hours and closures come from the scheduler's input; a year ahead covers every closure a caller can book around.
-    let input = store.scheduling_input(today, today + chrono::Duration::days(366))?;
+    // Hours and closures (all of them) come from the scheduler's input; a one-day range keeps the
+    // appointments it also loads to a handful, since this runs at the start of every call.
+    let input = store.scheduling_input(today, today)?;
     let hm = |m: u16| NaiveTime::from_hms_opt(u32::from(m / 60), u32::from(m % 60), 0).unwrap_or(NaiveTime::MIN);
     let hours = input
         .hours

@@ -38,6 +38,12 @@ pub struct SipConfig {
     pub max_calls: usize,
     /// Refer-To for transfers; `{target}` is replaced by the practice's configured URI.
     pub refer_uri_template: String,
+    /// SIP over TLS listen address (5061 by convention); unset: TLS off.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS (required with `tls_listen`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate (root/service-user readable only).
+    pub tls_key_file: Option<PathBuf>,
     pub register: Option<RegisterConfig>,
 }
 
@@ -104,6 +110,9 @@ impl Default for SipConfig {
             accept_any_user: false,
             max_calls: 4,
             refer_uri_template: "{target}".into(),
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             register: None,
         }
     }
@@ -203,9 +212,32 @@ impl Config {
                 });
             }
         }
+        self.validate_tls(path)?;
         if self.engines.threads == Some(0) {
             return Err(invalid("engines.threads", "must be at least 1"));
         }
+        Ok(())
+    }
+
+    /// TLS needs both PEM files, readable, parseable and matching; each problem names its field.
+    fn validate_tls(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field, problem: String| ConfigError::Invalid { path: path.to_owned(), field, problem };
+        let (cert, key) = (&self.sip.tls_cert_file, &self.sip.tls_key_file);
+        if self.sip.tls_listen.is_none() {
+            if cert.is_some() || key.is_some() {
+                return Err(invalid("sip.tls_listen", "is not set, so the TLS certificate and key are unused: set tls_listen (e.g. \"0.0.0.0:5061\") or remove them".into()));
+            }
+            return Ok(());
+        }
+        let Some(cert) = cert else {
+            return Err(invalid("sip.tls_cert_file", "is required with sip.tls_listen: the PEM certificate chain the PBX will see".into()));
+        };
+        let Some(key) = key else {
+            return Err(invalid("sip.tls_key_file", "is required with sip.tls_listen: the PEM private key of sip.tls_cert_file".into()));
+        };
+        let certs = fd_voice::endpoint::load_tls_certs(cert).map_err(|e| invalid("sip.tls_cert_file", e.to_string()))?;
+        let key = fd_voice::endpoint::load_tls_key(key).map_err(|e| invalid("sip.tls_key_file", e.to_string()))?;
+        fd_voice::endpoint::tls_server_config(certs, key).map_err(|e| invalid("sip.tls_key_file", e.to_string()))?;
         Ok(())
     }
 }
@@ -267,6 +299,28 @@ mod tests {
     fn shipped_example_is_valid_and_matches_defaults() {
         let example = include_str!("../../packaging/frontdesk.toml.example");
         assert_eq!(parse(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn tls_fields_are_checked_and_named() {
+        let e = parse("[sip]\ntls_listen = \"127.0.0.1:5061\"\n").unwrap_err().to_string();
+        assert!(e.contains("sip.tls_cert_file") && e.contains("required"), "{e}");
+        let e = parse("[sip]\ntls_cert_file = \"/x.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("sip.tls_listen"), "{e}");
+        let dir = std::env::temp_dir().join(format!("fd-config-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let tls = |c: &Path, k: &Path| {
+            format!("[sip]\ntls_listen = \"127.0.0.1:5061\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", c.display(), k.display())
+        };
+        // Missing cert file: the field and "cannot read".
+        let e = parse(&tls(&cert, &key)).unwrap_err().to_string();
+        assert!(e.contains("sip.tls_cert_file") && e.contains("cannot read"), "{e}");
+        // Not PEM.
+        std::fs::write(&cert, "hello").unwrap();
+        let e = parse(&tls(&cert, &key)).unwrap_err().to_string();
+        assert!(e.contains("sip.tls_cert_file") && e.contains("no PEM certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -161,6 +161,11 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
             Some(r) => Some(registration(r).await?),
             None => None,
         },
+        // Config validation guarantees both files when tls_listen is set.
+        tls: match (cfg.sip.tls_listen, &cfg.sip.tls_cert_file, &cfg.sip.tls_key_file) {
+            (Some(listen), Some(cert_file), Some(key_file)) => Some(fd_voice::endpoint::TlsConfig { listen, cert_file: cert_file.clone(), key_file: key_file.clone() }),
+            _ => None,
+        },
         ..EndpointConfig::default()
     };
     let mut endpoint = Endpoint::bind(ep_cfg).await?;

@@ -66,6 +66,16 @@ pub fn write_config(dir: &Path, c: &BaresipConfig) -> Result<()> {
     w("contacts", "")
 }
 
+/// Turns on SIP over TLS in a config written by [`write_config`]: libre's TLS client trusts
+/// `ca_file` (baresip 1.0 on Debian 12 does not enforce verification; the CA is set so a
+/// verifying build works too). Dial `sip:user@host:port;transport=tls` to call over TLS.
+pub fn enable_tls(dir: &Path, ca_file: &Path) -> Result<()> {
+    let p = dir.join("config");
+    let mut cfg = std::fs::read_to_string(&p).map_err(io_err(&p))?;
+    cfg.push_str(&format!("sip_cafile\t\t{}\n", ca_file.display()));
+    std::fs::write(&p, cfg).map_err(io_err(p))
+}
+
 /// The `audio_codecs=` value for codec names like `pcmu`, `pcma`, `g722` (empty: `pcmu`).
 /// baresip registers G.722 as `G722/16000/1`; a bare `g722` would be looked up as
 /// `g722/8000/1`, not found, and silently dropped from the offer.

@@ -7,17 +7,26 @@
 //! exit path (remote BYE, our hangup, CANCEL, ACK timeout, RTP inactivity, the application
 //! dropping the call's event receiver, endpoint shutdown) stops the media task, which closes the
 //! RTP/RTCP sockets, so their ports are free for the next call.
+//!
+//! SIP also arrives over TCP (same port) and, with a certificate configured, over TLS (its own
+//! port, 5061 by convention): each connection is a task that frames messages and hands them to
+//! the driver; responses and in-dialog requests go back over the connection they came on.
 
 use crate::media::{self, DriverOptions, MediaConfig, MediaEvent, MediaHandle, MediaSession};
 use crate::sip::sdp::{Codec, Negotiated};
 use crate::sip::ua::{
-    CallRef, CallerId, EndReason, IpNet, RegistrationConfig, Transport, Ua, UaConfig, UaEvent,
+    CallRef, CallerId, EndReason, IpNet, RateLimit, RegistrationConfig, Transport, Ua, UaConfig,
+    UaEvent,
 };
 use crate::VoiceError;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -50,6 +59,91 @@ pub struct EndpointConfig {
     pub answer_delay: Duration,
     /// REGISTER with the PBX (digest MD5/SHA-256), refreshed before expiry.
     pub registration: Option<RegistrationConfig>,
+    /// Also accept SIP over TLS (None: TLS off).
+    pub tls: Option<TlsConfig>,
+    /// Per-source limit on new requests outside dialogs (None: unlimited).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// SIP over TLS (RFC 3261 §26.2; peers use `;transport=tls`): our server certificate.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Listen address, e.g. 0.0.0.0:5061 (port 0 picks a free one; see [`Endpoint::tls_local_addr`]).
+    pub listen: SocketAddr,
+    /// PEM certificate chain, our certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of that certificate.
+    pub key_file: PathBuf,
+}
+
+/// A PEM certificate chain read by [`load_tls_certs`].
+#[derive(Debug, Clone)]
+pub struct TlsCerts(Vec<CertificateDer<'static>>);
+
+/// A PEM private key read by [`load_tls_key`] (its Debug shows nothing secret).
+pub struct TlsKey(PrivateKeyDer<'static>);
+
+impl std::fmt::Debug for TlsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsKey(<redacted>)")
+    }
+}
+
+/// Reads the certificate chain (the configuration checks each file separately to name it).
+pub fn load_tls_certs(path: &Path) -> Result<TlsCerts, VoiceError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        VoiceError::Config(format!(
+            "cannot read the TLS certificate file {}: {e} (check the path and that the service user may read it)",
+            path.display()
+        ))
+    })?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(TlsCerts(c)),
+        Ok(_) => Err(VoiceError::Config(format!(
+            "{} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----; convert a DER file with `openssl x509 -inform der -in FILE -out FILE.pem`)",
+            path.display()
+        ))),
+        Err(e) => Err(VoiceError::Config(format!(
+            "{} is not a valid PEM certificate file ({e}): export the certificate chain as PEM",
+            path.display()
+        ))),
+    }
+}
+
+/// Reads the private key. Its content never appears in errors.
+pub fn load_tls_key(path: &Path) -> Result<TlsKey, VoiceError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        VoiceError::Config(format!(
+            "cannot read the TLS key file {}: {e} (check the path and that the service user may read it)",
+            path.display()
+        ))
+    })?;
+    PrivateKeyDer::from_pem_slice(&pem).map(TlsKey).map_err(|_| {
+        VoiceError::Config(format!(
+            "{} holds no usable PEM private key (expected -----BEGIN PRIVATE KEY-----, RSA or EC; an encrypted key must be decrypted with `openssl pkey`)",
+            path.display()
+        ))
+    })
+}
+
+/// The rustls server configuration (ring provider, TLS 1.2 and 1.3, no client certificates).
+pub fn tls_server_config(
+    certs: TlsCerts,
+    key: TlsKey,
+) -> Result<Arc<rustls::ServerConfig>, VoiceError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| VoiceError::Config(format!("TLS set-up failed: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs.0, key.0)
+        .map_err(|e| {
+            VoiceError::Config(format!(
+                "the TLS key does not fit the certificate ({e}): use the key the certificate was issued for"
+            ))
+        })?;
+    Ok(Arc::new(cfg))
 }
 
 /// What the registrar last said (for the status page; no secrets).
@@ -82,6 +176,8 @@ impl Default for EndpointConfig {
             tcp: true,
             answer_delay: Duration::ZERO,
             registration: None,
+            tls: None,
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -198,6 +294,7 @@ pub struct Endpoint {
     shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
     registration: watch::Receiver<RegistrationStatus>,
+    tls_local_addr: Option<SocketAddr>,
 }
 
 impl Endpoint {
@@ -228,6 +325,24 @@ impl Endpoint {
         } else {
             None
         };
+        let tls = match &cfg.tls {
+            Some(t) => {
+                let server =
+                    tls_server_config(load_tls_certs(&t.cert_file)?, load_tls_key(&t.key_file)?)?;
+                let l = TcpListener::bind(t.listen)
+                    .await
+                    .map_err(|source| VoiceError::Bind {
+                        addr: format!("tls/{}", t.listen),
+                        source,
+                    })?;
+                Some((l, tokio_rustls::TlsAcceptor::from(server)))
+            }
+            None => None,
+        };
+        let tls_local_addr = match &tls {
+            Some((l, _)) => Some(l.local_addr()?),
+            None => None,
+        };
         let public_ip = match cfg.public_ip {
             Some(ip) => ip,
             None if !local_addr.ip().is_unspecified() => local_addr.ip(),
@@ -247,6 +362,8 @@ impl Endpoint {
             user_agent: cfg.user_agent.clone(),
             registration: cfg.registration.clone(),
             codecs: cfg.media.codec_preference.clone(),
+            tls_port: tls_local_addr.map(|a| a.port()),
+            rate_limit: cfg.rate_limit,
             ..UaConfig::default()
         };
         let initial = if cfg.registration.is_some() {
@@ -261,6 +378,7 @@ impl Endpoint {
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             tcp,
+            tls,
             conns: HashMap::new(),
             stream_tx,
             ua: Ua::new(ua_cfg, rand::random()),
@@ -280,6 +398,7 @@ impl Endpoint {
             shutdown,
             task: Some(task),
             registration,
+            tls_local_addr,
         })
     }
 
@@ -296,6 +415,11 @@ impl Endpoint {
     /// The bound SIP address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound SIP-over-TLS address, if TLS is on.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls_local_addr
     }
 
     /// Hangs up all calls (BYE) and waits for the task to end.
@@ -356,17 +480,24 @@ enum StreamIn {
     /// One complete, framed SIP message.
     Message {
         src: SocketAddr,
+        transport: Transport,
         bytes: Vec<u8>,
     },
     Closed {
         src: SocketAddr,
+        transport: Transport,
     },
 }
 
 /// How long shutdown waits for ACKs / BYE responses before closing the socket.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// Most simultaneous TCP connections (a PBX needs one or two).
-const MAX_TCP_CONNECTIONS: usize = 32;
+/// Most simultaneous connections per transport (TCP, TLS; a PBX needs one or two).
+const MAX_STREAM_CONNECTIONS: usize = 32;
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that has not sent one complete SIP message by then is not a SIP peer: close it,
+/// so idle connections cannot hold the connection slots.
+const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(32);
 /// A connection whose unframed input grows past this is not speaking SIP: close it.
 const MAX_STREAM_BUFFER: usize = 256 * 1024;
 
@@ -374,7 +505,8 @@ struct Driver {
     ua: Ua,
     sock: UdpSocket,
     tcp: Option<TcpListener>,
-    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    conns: HashMap<(Transport, SocketAddr), mpsc::UnboundedSender<Vec<u8>>>,
     stream_tx: mpsc::UnboundedSender<StreamIn>,
     cfg: EndpointConfig,
     public_ip: IpAddr,
@@ -411,14 +543,21 @@ impl Driver {
                 Some(cmd) = cmd_rx.recv() => self.command(cmd),
                 r = async { match &self.tcp { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     if let Ok((stream, peer)) = r {
-                        self.accept_tcp(stream, peer);
+                        self.accept_stream(stream, peer, Transport::Tcp);
+                    }
+                }
+                r = async { match &self.tls { Some((l, _)) => l.accept().await, None => std::future::pending().await } } => {
+                    if let Ok((stream, peer)) = r {
+                        self.accept_stream(stream, peer, Transport::Tls);
                     }
                 }
                 Some(m) = stream_rx.recv() => match m {
-                    StreamIn::Message { src, bytes } => self.ua.on_stream_message(Instant::now(), src, &bytes),
-                    StreamIn::Closed { src } => {
-                        self.conns.remove(&src);
-                        self.ua.on_connection_closed(src);
+                    StreamIn::Message { src, transport, bytes } => self.ua.on_stream(Instant::now(), src, transport, &bytes),
+                    StreamIn::Closed { src, transport } => {
+                        self.conns.remove(&(transport, src));
+                        if !self.conns.keys().any(|(_, a)| *a == src) {
+                            self.ua.on_connection_closed(src);
+                        }
                     }
                 },
                 _ = shutdown.changed() => break,
@@ -427,7 +566,8 @@ impl Driver {
                     if s != last_stats {
                         // Counts only: never caller numbers or addresses of callers.
                         tracing::info!(untrusted_dropped = s.untrusted_dropped, malformed = s.malformed,
-                            calls = s.calls_accepted, busy = s.calls_rejected_busy, "SIP endpoint counters");
+                            calls = s.calls_accepted, busy = s.calls_rejected_busy,
+                            rate_limited = s.rate_limited, "SIP endpoint counters");
                         last_stats = s;
                     }
                 }
@@ -458,8 +598,8 @@ impl Driver {
                         self.ua.on_datagram(Instant::now(), src, &buf[..n]);
                     }
                 }
-                Some(StreamIn::Message { src, bytes }) = stream_rx.recv() => {
-                    self.ua.on_stream_message(Instant::now(), src, &bytes);
+                Some(StreamIn::Message { src, transport, bytes }) = stream_rx.recv() => {
+                    self.ua.on_stream(Instant::now(), src, transport, &bytes);
                 }
                 _ = tokio::time::sleep_until(wake) => self.ua.on_timeout(Instant::now()),
             }
@@ -476,13 +616,21 @@ impl Driver {
             let mut progressed = false;
             while let Some(t) = self.ua.poll_transmit() {
                 progressed = true;
-                if t.transport == Transport::Tcp {
-                    if let Some(w) = self.conns.get(&t.dst) {
-                        let _ = w.send(t.data);
-                        continue;
+                match t.transport {
+                    Transport::Udp => {}
+                    Transport::Tcp | Transport::Tls => {
+                        if let Some(w) = self.conns.get(&(t.transport, t.dst)) {
+                            let _ = w.send(t.data);
+                            continue;
+                        }
+                        if t.transport == Transport::Tls {
+                            // Never downgrade a TLS dialog to clear text; the transaction times out.
+                            tracing::warn!("TLS connection to the peer is closed; SIP message dropped (outgoing TLS connections are not supported)");
+                            continue;
+                        }
+                        // The connection is gone: UDP is the best remaining path to the peer.
+                        tracing::debug!("TCP connection closed; sending over UDP instead");
                     }
-                    // The connection is gone: UDP is the best remaining path to the peer.
-                    tracing::debug!("TCP connection closed; sending over UDP instead");
                 }
                 if let Err(e) = self.sock.send_to(&t.data, t.dst).await {
                     tracing::debug!(error = %e, "SIP send failed");
@@ -498,19 +646,51 @@ impl Driver {
         }
     }
 
-    fn accept_tcp(&mut self, stream: TcpStream, peer: SocketAddr) {
+    /// Takes a TCP or TLS connection. The allow-list and the connection cap apply before any
+    /// TLS work, so untrusted or excess clients cost no handshake.
+    fn accept_stream(&mut self, stream: TcpStream, peer: SocketAddr, transport: Transport) {
         let trusted = self.cfg.trusted_sources.is_empty()
             || self
                 .cfg
                 .trusted_sources
                 .iter()
                 .any(|n| n.contains(peer.ip()));
-        if !trusted || self.conns.len() >= MAX_TCP_CONNECTIONS {
+        let open = self.conns.keys().filter(|(t, _)| *t == transport).count();
+        if !trusted || open >= MAX_STREAM_CONNECTIONS || self.conns.contains_key(&(transport, peer))
+        {
             return; // dropping the stream closes it
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        self.conns.insert(peer, tx);
-        tokio::spawn(connection(stream, peer, rx, self.stream_tx.clone()));
+        self.conns.insert((transport, peer), tx);
+        let to_driver = self.stream_tx.clone();
+        match (&self.tls, transport) {
+            (Some((_, acceptor)), Transport::Tls) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => connection(tls, peer, transport, rx, to_driver).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            let _ = to_driver.send(StreamIn::Closed {
+                                src: peer,
+                                transport,
+                            });
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            let _ = to_driver.send(StreamIn::Closed {
+                                src: peer,
+                                transport,
+                            });
+                        }
+                    }
+                });
+            }
+            _ => {
+                tokio::spawn(connection(stream, peer, transport, rx, to_driver));
+            }
+        }
     }
 
     fn bind_rtp_pair(&mut self) -> Result<(std::net::UdpSocket, std::net::UdpSocket), VoiceError> {
@@ -786,22 +966,26 @@ async fn forward(
     }
 }
 
-/// One TCP connection: frames messages (Content-Length), answers CRLF keep-alive pings, writes
-/// what the driver sends. A framing error gets a 400 if possible, then the connection closes
-/// (the stream cannot be resynchronised).
-async fn connection(
-    stream: TcpStream,
+/// One TCP or TLS connection: frames messages (Content-Length), answers CRLF keep-alive pings,
+/// writes what the driver sends. A framing error gets a 400 if possible, then the connection
+/// closes (the stream cannot be resynchronised).
+async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
+    transport: Transport,
     mut out: mpsc::UnboundedReceiver<Vec<u8>>,
     to_driver: mpsc::UnboundedSender<StreamIn>,
 ) {
     use crate::sip::message::{parse_stream, response_from_raw, StreamFrame};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
+    let first_deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
+    let mut seen_message = false;
     'conn: loop {
         tokio::select! {
+            _ = tokio::time::sleep_until(first_deadline), if !seen_message => break,
             r = rd.read(&mut chunk) => {
                 let n = match r {
                     Ok(0) | Err(_) => break,
@@ -819,19 +1003,21 @@ async fn connection(
                         Ok(StreamFrame::KeepAlive { consumed }) => {
                             buf.drain(..consumed);
                             // RFC 5626 §4.4.1: a double-CRLF ping gets a single-CRLF pong.
-                            if consumed >= 4 && wr.write_all(b"\r\n").await.is_err() {
+                            if consumed >= 4 && (wr.write_all(b"\r\n").await.is_err() || wr.flush().await.is_err()) {
                                 break 'conn;
                             }
                         }
                         Ok(StreamFrame::Message { consumed, .. }) => {
                             let bytes: Vec<u8> = buf.drain(..consumed).collect();
-                            if to_driver.send(StreamIn::Message { src: peer, bytes }).is_err() {
+                            seen_message = true;
+                            if to_driver.send(StreamIn::Message { src: peer, transport, bytes }).is_err() {
                                 break 'conn;
                             }
                         }
                         Err(e) => {
                             if let Some(resp) = e.request.as_ref().and_then(|r| response_from_raw(r, e.status, None)) {
                                 let _ = wr.write_all(&resp.to_bytes()).await;
+                                let _ = wr.flush().await;
                             }
                             break 'conn;
                         }
@@ -840,7 +1026,8 @@ async fn connection(
             }
             m = out.recv() => match m {
                 Some(bytes) => {
-                    if wr.write_all(&bytes).await.is_err() {
+                    // TLS buffers records: flush so each message leaves at once.
+                    if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                         break;
                     }
                 }
@@ -848,7 +1035,12 @@ async fn connection(
             },
         }
     }
-    let _ = to_driver.send(StreamIn::Closed { src: peer });
+    // Close cleanly (TLS close_notify) so the peer sees an orderly end.
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
+    let _ = to_driver.send(StreamIn::Closed {
+        src: peer,
+        transport,
+    });
 }
 
 /// Late-offer calls: media starts after the forwarder; pipe its events through the SIP channel.

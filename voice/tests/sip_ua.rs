@@ -369,7 +369,11 @@ fn reinvite_hold_and_unhold() {
     ua.on_datagram(
         t0,
         peer(),
-        &c.next("INVITE", "", &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18")),
+        &c.next(
+            "INVITE",
+            "",
+            &OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18"),
+        ),
     );
     let (out, _) = drain(&mut ua);
     assert_eq!(statuses(&out), vec![488]);
@@ -928,4 +932,208 @@ fn tcp_peer_gets_responses_on_tcp_without_retransmissions() {
     ua.on_connection_closed(peer());
     ua.on_datagram(t0, peer(), &c.next("OPTIONS", "", ""));
     assert_eq!(ua.poll_transmit().unwrap().transport, Transport::Udp);
+}
+
+#[test]
+fn tls_peer_gets_tls_contact_and_via_and_is_never_sent_in_clear() {
+    use fd_voice::sip::ua::Transport;
+    let cfg = UaConfig {
+        contact_host: "127.0.0.2".into(),
+        contact_port: 5080,
+        tls_port: Some(5081),
+        ..UaConfig::default()
+    };
+    let (mut ua, mut c, t0) = (Ua::new(cfg, 7), Caller::new("tls"), Instant::now());
+    let inv = String::from_utf8(c.invite())
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS");
+    ua.on_stream(t0, peer(), Transport::Tls, inv.as_bytes());
+    assert_eq!(ua.poll_transmit().unwrap().transport, Transport::Tls);
+    let UaEvent::IncomingCall { call, .. } = ua.poll_event().unwrap() else {
+        panic!()
+    };
+    ua.answer(t0, call, "127.0.0.2:30000".parse().unwrap())
+        .unwrap();
+    let t = ua.poll_transmit().unwrap();
+    assert_eq!(t.transport, Transport::Tls);
+    let ok = parse(&t);
+    assert_eq!(
+        ok.header("Contact"),
+        Some("<sip:frontdesk@127.0.0.2:5081;transport=tls>"),
+        "the PBX must come back to our TLS port over TLS"
+    );
+    c.to_tag = ok.to().unwrap().tag().map(str::to_string);
+    // Reliable transport: no 200 retransmissions.
+    ua.on_timeout(t0 + Duration::from_secs(2));
+    assert!(ua.poll_transmit().is_none());
+    ua.on_stream(t0, peer(), Transport::Tls, &c.ack_2xx());
+    // The connection drops; our BYE must not fall back to clear-text UDP.
+    ua.on_connection_closed(peer());
+    ua.hangup(t0, call).unwrap();
+    let bye = ua.poll_transmit().unwrap();
+    assert_eq!(bye.transport, Transport::Tls);
+    let via = parse(&bye).header("Via").unwrap().to_string();
+    assert!(via.starts_with("SIP/2.0/TLS 127.0.0.2:5081;"), "{via}");
+}
+
+mod rate_limit {
+    use super::*;
+    use fd_voice::sip::ua::RateLimit;
+
+    fn limited_ua() -> Ua {
+        let cfg = UaConfig {
+            contact_host: "127.0.0.2".into(),
+            contact_port: 5080,
+            max_calls: 100,
+            rate_limit: Some(RateLimit {
+                per_sec: 20,
+                burst: 50,
+                retry_after_secs: 5,
+            }),
+            ..UaConfig::default()
+        };
+        Ua::new(cfg, 3)
+    }
+
+    fn options(ua: &mut Ua, at: Instant, i: u32) -> Vec<u16> {
+        let c = Caller::new(&format!("o{i}"));
+        ua.on_datagram(
+            at,
+            peer(),
+            &c.req("OPTIONS", &format!("z9hG4bKo{i}"), 1, "", ""),
+        );
+        statuses(&drain(ua).0)
+    }
+
+    #[test]
+    fn a_burst_is_cut_at_the_bucket_size_and_refills_at_the_rate() {
+        let (mut ua, t0) = (limited_ua(), Instant::now());
+        let answered = (0..80)
+            .filter(|&i| options(&mut ua, t0, i) == [200])
+            .count();
+        assert_eq!(answered, 50, "burst size");
+        assert_eq!(ua.stats().rate_limited, 30);
+        // Over the limit, OPTIONS get no answer at all.
+        assert!(options(&mut ua, t0, 100).is_empty());
+        // 20/s: after 0.5 s exactly 10 more get through.
+        let t1 = t0 + Duration::from_millis(500);
+        let answered = (200..240)
+            .filter(|&i| options(&mut ua, t1, i) == [200])
+            .count();
+        assert_eq!(answered, 10);
+        // After a long pause the full burst is back (and no more).
+        let t2 = t1 + Duration::from_secs(60);
+        let answered = (300..400)
+            .filter(|&i| options(&mut ua, t2, i) == [200])
+            .count();
+        assert_eq!(answered, 50);
+    }
+
+    #[test]
+    fn throttled_invites_get_503_with_retry_after() {
+        let (mut ua, t0) = (limited_ua(), Instant::now());
+        for i in 0..50 {
+            assert_eq!(options(&mut ua, t0, i), vec![200]);
+        }
+        let c = Caller::new("flood-invite");
+        ua.on_datagram(t0, peer(), &c.invite());
+        let (out, ev) = drain(&mut ua);
+        assert_eq!(statuses(&out), vec![503]);
+        assert_eq!(out[0].header("Retry-After"), Some("5"));
+        assert!(ev.is_empty(), "a throttled INVITE starts no call");
+        // Sources are limited separately: another IP is unaffected.
+        let other: SocketAddr = "127.0.0.7:5070".parse().unwrap();
+        ua.on_datagram(t0, other, &Caller::new("x").invite());
+        let t = ua.poll_transmit().unwrap();
+        assert_eq!((t.dst, parse(&t).status()), (other, Some(100)));
+    }
+
+    #[test]
+    fn requests_inside_a_dialog_are_never_limited_but_fake_dialogs_are() {
+        let (mut ua, t0) = (limited_ua(), Instant::now());
+        let mut c = Caller::new("call");
+        let call = setup(&mut ua, &mut c, t0, true);
+        for i in 0..60 {
+            options(&mut ua, t0, i);
+        }
+        assert!(options(&mut ua, t0, 99).is_empty(), "bucket is empty");
+        // In-dialog INFO (DTMF) keeps working with an empty bucket...
+        for _ in 0..20 {
+            let info = c.next(
+                "INFO",
+                "Content-Type: application/dtmf-relay\r\n",
+                "Signal=5\r\nDuration=160\r\n",
+            );
+            ua.on_datagram(t0, peer(), &info);
+            let (out, ev) = drain(&mut ua);
+            assert_eq!(statuses(&out), vec![200]);
+            assert_eq!(ev, vec![UaEvent::Dtmf { call, digit: '5' }]);
+        }
+        // ...a made-up To tag does not bypass the limiter (no 481 either)...
+        let mut fake = Caller::new("nodialog");
+        fake.to_tag = Some("madeup".into());
+        ua.on_datagram(t0, peer(), &fake.next("BYE", "", ""));
+        assert!(drain(&mut ua).0.is_empty());
+        // ...and the caller's BYE still ends the call.
+        ua.on_datagram(t0, peer(), &c.next("BYE", "", ""));
+        let (out, ev) = drain(&mut ua);
+        assert_eq!(statuses(&out), vec![200]);
+        assert!(ev.contains(&UaEvent::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }));
+    }
+
+    #[test]
+    fn many_sources_cannot_grow_the_table_without_bound() {
+        let cfg = UaConfig {
+            rate_limit: Some(RateLimit {
+                per_sec: 1,
+                burst: 1,
+                retry_after_secs: 5,
+            }),
+            ..UaConfig::default()
+        };
+        let (mut ua, t0) = (Ua::new(cfg, 9), Instant::now());
+        let opt = Caller::new("many").req("OPTIONS", "z9hG4bKm", 1, "", "");
+        let src = |i: u32| SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 5060));
+        let mut sent = 0u32;
+        let mut answered = |ua: &mut Ua, at: Instant, i: u32| {
+            // A fresh branch per request so none is a retransmission.
+            sent += 1;
+            let m = String::from_utf8(opt.clone())
+                .unwrap()
+                .replace("z9hG4bKm", &format!("z9hG4bKm{sent}"));
+            ua.on_datagram(at, src(i), m.as_bytes());
+            let mut got = Vec::new();
+            while let Some(t) = ua.poll_transmit() {
+                got.push(parse(&t).status());
+            }
+            got == [Some(200)]
+        };
+        // 1024 sources each spend their only token: the table is full of active sources.
+        for i in 0..1024 {
+            assert!(answered(&mut ua, t0, i));
+        }
+        assert!(
+            !answered(&mut ua, t0, 5000),
+            "a 1025th active source is refused"
+        );
+        // A second later every bucket is full again, so idle ones are forgotten to make room.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(answered(&mut ua, t1, 5001));
+        assert!(answered(&mut ua, t1, 0), "known sources refilled too");
+    }
+
+    #[test]
+    fn retransmissions_do_not_use_tokens() {
+        let (mut ua, t0) = (limited_ua(), Instant::now());
+        let c = Caller::new("rtx");
+        let opt = c.req("OPTIONS", "z9hG4bKrtx", 1, "", "");
+        for _ in 0..200 {
+            ua.on_datagram(t0, peer(), &opt);
+            assert_eq!(statuses(&drain(&mut ua).0), vec![200]);
+        }
+        assert_eq!(ua.stats().rate_limited, 0);
+    }
 }

@@ -6,6 +6,11 @@
 //! ([`Ua::answer`], [`Ua::hangup`], [`Ua::transfer`]) come from the application. No sockets, no
 //! clock, seeded randomness: every behaviour is reproducible in tests.
 //!
+//! Flood protection: sources outside the allow-list get nothing, and new requests outside a
+//! dialog are limited per source IP by a token bucket on the injected clock ([`RateLimit`]).
+//! Transport: the core only learns "this came over TCP/TLS from src" ([`Ua::on_stream`]) and
+//! answers the same way ([`Transmit::transport`]).
+//!
 //! Routing simplification (documented for operators): requests inside a dialog are sent to the
 //! address the INVITE came from. On a LAN with one PBX (or a record-routing proxy) that is the next
 //! hop; we never resolve host names.
@@ -110,6 +115,61 @@ pub struct UaConfig {
     pub registration: Option<RegistrationConfig>,
     /// Codecs accepted in SDP offers, most preferred first (our answer picks the first offered).
     pub codecs: Vec<sdp::Codec>,
+    /// Port of our SIP-over-TLS listener, put in Via and Contact for peers that reach us over TLS
+    /// (None: no TLS listener).
+    pub tls_port: Option<u16>,
+    /// Per-source limit on new requests outside dialogs (None: unlimited).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket per source IP for requests that start something new (INVITE, OPTIONS,
+/// REGISTER, stray CANCEL/BYE, malformed requests): requests inside an existing dialog are never
+/// counted, so a flood cannot cut a call in progress. Over the limit, INVITEs get 503 with
+/// Retry-After and everything else is dropped without a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained new requests per second per source.
+    pub per_sec: u32,
+    /// Requests a source may send at once before the rate applies.
+    pub burst: u32,
+    /// Retry-After on the 503 to a throttled INVITE.
+    pub retry_after_secs: u32,
+}
+
+impl Default for RateLimit {
+    /// Far above what a PBX sends (a busy office PBX: a few INVITEs and OPTIONS pings a second).
+    fn default() -> Self {
+        RateLimit {
+            per_sec: 20,
+            burst: 50,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// Sources tracked at once; beyond this, full (idle) buckets are forgotten first.
+const MAX_BUCKETS: usize = 1024;
+
+/// Token bucket in milli-tokens (integer arithmetic, exact with the injected clock).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    milli: u64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, lim: &RateLimit) {
+        let us = now.saturating_duration_since(self.at).as_micros();
+        // per_sec tokens/s = per_sec milli-tokens/ms = per_sec/1000 milli-tokens/µs.
+        let add = us.saturating_mul(u128::from(lim.per_sec)) / 1000;
+        let cap = u64::from(lim.burst).saturating_mul(1000);
+        self.milli = u64::try_from(u128::from(self.milli).saturating_add(add))
+            .unwrap_or(u64::MAX)
+            .min(cap);
+        if now > self.at {
+            self.at = now;
+        }
+    }
 }
 
 /// REGISTER client settings (RFC 3261 §10) with digest credentials.
@@ -156,6 +216,8 @@ impl Default for UaConfig {
             user_agent: "FrontDesk".into(),
             registration: None,
             codecs: sdp::Codec::DEFAULT_PREFERENCE.to_vec(),
+            tls_port: None,
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -242,11 +304,23 @@ pub struct Transmit {
     pub transport: Transport,
 }
 
-/// How a message travels. TCP messages go over the connection the peer opened (or a new one).
+/// How a message travels. TCP and TLS messages go over the connection the peer opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// The Via transport token (RFC 3261 §20.42).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +344,8 @@ pub struct UaStats {
     pub malformed: u64,
     pub calls_accepted: u64,
     pub calls_rejected_busy: u64,
+    /// New requests over the per-source rate limit (503 for INVITE, dropped otherwise).
+    pub rate_limited: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +370,8 @@ struct Call {
     remote_target: Uri,
     route_set: Vec<String>,
     peer: SocketAddr,
+    /// How the INVITE arrived. A TLS dialog never falls back to UDP (that would leak it in clear).
+    transport: Transport,
     local_cseq: u32,
     remote_cseq: u32,
     state: CallState,
@@ -356,8 +434,10 @@ pub struct Ua {
     events: VecDeque<UaEvent>,
     stats: UaStats,
     reg: Option<Registration>,
-    /// Peers whose messages arrive over a TCP connection: we answer and send on it.
-    tcp_peers: std::collections::HashSet<SocketAddr>,
+    /// Peers whose messages arrive over a TCP or TLS connection: we answer and send on it.
+    stream_peers: HashMap<SocketAddr, Transport>,
+    /// Rate-limit state per source IP.
+    buckets: HashMap<IpAddr, Bucket>,
 }
 
 /// Server transaction key (RFC 3261 §17.2.3; RFC 2543 fallback when the branch lacks the cookie).
@@ -443,7 +523,8 @@ impl Ua {
             unregistering: false,
         });
         Ua {
-            tcp_peers: Default::default(),
+            stream_peers: HashMap::new(),
+            buckets: HashMap::new(),
             reg,
             cfg,
             rng,
@@ -646,24 +727,37 @@ impl Ua {
         format!("{:016x}", self.rng.gen::<u64>())
     }
 
-    fn is_tcp(&self, peer: SocketAddr) -> bool {
-        self.tcp_peers.contains(&peer)
+    /// How to reach `peer`: over its open connection; else TLS if a dialog with it came over TLS
+    /// (the driver drops what it cannot send securely); else UDP.
+    fn transport_to(&self, peer: SocketAddr) -> Transport {
+        if let Some(t) = self.stream_peers.get(&peer) {
+            return *t;
+        }
+        if self
+            .calls
+            .values()
+            .any(|c| c.peer == peer && c.transport == Transport::Tls)
+        {
+            return Transport::Tls;
+        }
+        Transport::Udp
     }
 
-    fn via_transport(&self, peer: SocketAddr) -> &'static str {
-        if self.is_tcp(peer) {
-            "TCP"
-        } else {
-            "UDP"
+    /// Reliable transports need no retransmissions (RFC 3261 §17.1.1.2, §17.2.1).
+    fn is_reliable(&self, peer: SocketAddr) -> bool {
+        self.transport_to(peer) != Transport::Udp
+    }
+
+    /// Our port as the peer sees it: the TLS listener's for TLS, else the UDP/TCP one.
+    fn local_port(&self, transport: Transport) -> u16 {
+        match (transport, self.cfg.tls_port) {
+            (Transport::Tls, Some(p)) => p,
+            _ => self.cfg.contact_port,
         }
     }
 
     fn send(&mut self, dst: SocketAddr, data: Vec<u8>) {
-        let transport = if self.is_tcp(dst) {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
+        let transport = self.transport_to(dst);
         self.out.push_back(Transmit {
             dst,
             data,
@@ -678,16 +772,51 @@ impl Ua {
         )
     }
 
-    /// Our Contact for a peer: with `;transport=tcp` when it talks to us over TCP, so its
-    /// in-dialog requests come back on TCP.
+    /// Our Contact for a peer: with `;transport=tcp`/`tls` (and the TLS port) when it talks to us
+    /// over a stream, so its in-dialog requests come back the same way.
     fn contact_for(&self, peer: SocketAddr) -> String {
-        if self.is_tcp(peer) {
-            format!(
-                "<sip:{}@{}:{};transport=tcp>",
-                self.cfg.user, self.cfg.contact_host, self.cfg.contact_port
-            )
+        let t = self.transport_to(peer);
+        let param = match t {
+            Transport::Udp => return self.contact(),
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        };
+        format!(
+            "<sip:{}@{}:{};transport={param}>",
+            self.cfg.user,
+            self.cfg.contact_host,
+            self.local_port(t)
+        )
+    }
+
+    /// Takes a token from `ip`'s bucket; false (and counted) when the source is over its limit.
+    fn admit(&mut self, now: Instant, ip: IpAddr) -> bool {
+        let Some(lim) = self.cfg.rate_limit else {
+            return true;
+        };
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_BUCKETS {
+            // A full bucket is the same as no bucket: forget those. If every tracked source is
+            // still active, refuse newcomers rather than grow without bound.
+            self.buckets.retain(|_, b| {
+                b.refill(now, &lim);
+                b.milli < u64::from(lim.burst).saturating_mul(1000)
+            });
+            if self.buckets.len() >= MAX_BUCKETS {
+                self.stats.rate_limited += 1;
+                return false;
+            }
+        }
+        let b = self.buckets.entry(ip).or_insert(Bucket {
+            milli: u64::from(lim.burst).saturating_mul(1000),
+            at: now,
+        });
+        b.refill(now, &lim);
+        if b.milli >= 1000 {
+            b.milli -= 1000;
+            true
         } else {
-            self.contact()
+            self.stats.rate_limited += 1;
+            false
         }
     }
 
@@ -700,13 +829,25 @@ impl Ua {
 
     /// One complete message framed from a TCP connection (see `message::parse_stream`).
     pub fn on_stream_message(&mut self, now: Instant, src: SocketAddr, data: &[u8]) {
-        self.tcp_peers.insert(src);
+        self.on_stream(now, src, Transport::Tcp, data);
+    }
+
+    /// One complete message framed from a connection of the given transport (TCP or TLS; UDP is
+    /// treated as TCP). Responses and our in-dialog requests to `src` go back the same way.
+    pub fn on_stream(&mut self, now: Instant, src: SocketAddr, transport: Transport, data: &[u8]) {
+        let t = if transport == Transport::Udp {
+            Transport::Tcp
+        } else {
+            transport
+        };
+        self.stream_peers.insert(src, t);
         self.on_datagram(now, src, data);
     }
 
-    /// The TCP connection from/to `peer` closed; later messages to it go over UDP.
+    /// The connection from/to `peer` closed; later messages to it go over UDP, except in a dialog
+    /// that came over TLS (those are never sent in clear).
     pub fn on_connection_closed(&mut self, peer: SocketAddr) {
-        self.tcp_peers.remove(&peer);
+        self.stream_peers.remove(&peer);
     }
 
     pub fn on_datagram(&mut self, now: Instant, src: SocketAddr, data: &[u8]) {
@@ -722,7 +863,7 @@ impl Ua {
                 self.stats.malformed += 1;
                 tracing::debug!(reason = e.reason, "dropping malformed SIP message");
                 if let Some(req) = &e.request {
-                    if req.method != "ACK" {
+                    if req.method != "ACK" && self.admit(now, src.ip()) {
                         let tag = self.token();
                         if let Some(resp) = response_from_raw(req, e.status, Some(&tag)) {
                             self.send(src, resp.to_bytes());
@@ -852,7 +993,7 @@ impl Ua {
         if let Err(reason) = req.semantic_check() {
             self.stats.malformed += 1;
             tracing::debug!(reason, "answering 400 to an unusable request");
-            if method != Method::Ack {
+            if method != Method::Ack && self.admit(now, src.ip()) {
                 self.respond_stateless(&req, src, 400, &[]);
             }
             return;
@@ -940,7 +1081,9 @@ impl Ua {
     fn on_cancel(&mut self, now: Instant, src: SocketAddr, req: &Message, via: &Via) {
         let invite_key = server_key(req, via, &Method::Invite);
         let Some(entry) = self.server.get(&invite_key) else {
-            self.respond_stateless(req, src, 481, &[]);
+            if self.admit(now, src.ip()) {
+                self.respond_stateless(req, src, 481, &[]);
+            }
             return;
         };
         let call = entry.call;
@@ -950,7 +1093,7 @@ impl Ua {
         self.server.insert(
             cancel_key.clone(),
             ServerEntry {
-                tx: ServerTx::new(false, src, self.is_tcp(src)),
+                tx: ServerTx::new(false, src, self.is_reliable(src)),
                 call: None,
             },
         );
@@ -985,6 +1128,23 @@ impl Ua {
         let Some(uri) = req.uri().cloned() else {
             return;
         };
+        let in_dialog = req.to().is_some_and(|t| t.tag().is_some());
+        let dialog = if in_dialog {
+            self.find_dialog(&req)
+        } else {
+            None
+        };
+        // Only requests inside a live dialog bypass the limiter; a made-up To tag does not.
+        if dialog.is_none() && !self.admit(now, src.ip()) {
+            if method == Method::Invite {
+                let ra = self
+                    .cfg
+                    .rate_limit
+                    .map_or(self.cfg.retry_after_secs, |l| l.retry_after_secs);
+                self.respond_stateless(&req, src, 503, &[("Retry-After", ra.to_string())]);
+            }
+            return;
+        }
         if !uri.is_sip() {
             self.respond_stateless(&req, src, 416, &[]);
             return;
@@ -994,9 +1154,8 @@ impl Ua {
             self.respond_stateless(&req, src, 420, &[("Unsupported", require.join(", "))]);
             return;
         }
-        let in_dialog = req.to().is_some_and(|t| t.tag().is_some());
         if in_dialog {
-            match self.find_dialog(&req) {
+            match dialog {
                 Some(cref) => self.on_in_dialog(now, src, req, method, key, cref),
                 None => self.respond_stateless(&req, src, 481, &[]),
             }
@@ -1011,7 +1170,7 @@ impl Ua {
                 self.server.insert(
                     key.clone(),
                     ServerEntry {
-                        tx: ServerTx::new(false, src, self.is_tcp(src)),
+                        tx: ServerTx::new(false, src, self.is_reliable(src)),
                         call: None,
                     },
                 );
@@ -1120,6 +1279,7 @@ impl Ua {
             remote_target,
             route_set,
             peer: src,
+            transport: self.transport_to(src),
             local_cseq: self.rng.gen_range(1..10_000),
             remote_cseq: cseq.seq,
             state: CallState::Offered,
@@ -1140,7 +1300,7 @@ impl Ua {
         self.server.insert(
             key.clone(),
             ServerEntry {
-                tx: ServerTx::new(true, src, self.is_tcp(src)),
+                tx: ServerTx::new(true, src, self.is_reliable(src)),
                 call: Some(cref),
             },
         );
@@ -1178,7 +1338,7 @@ impl Ua {
         self.server.insert(
             key.clone(),
             ServerEntry {
-                tx: ServerTx::new(method == Method::Invite, src, self.is_tcp(src)),
+                tx: ServerTx::new(method == Method::Invite, src, self.is_reliable(src)),
                 call: Some(cref),
             },
         );
@@ -1544,10 +1704,11 @@ impl Ua {
     ) -> Option<(Message, SocketAddr, String)> {
         let branch = format!("z9hG4bK{}", self.token());
         let peer = self.calls.get(&cref)?.peer;
-        let (contact, tp) = (self.contact_for(peer), self.via_transport(peer));
+        let transport = self.transport_to(peer);
+        let (contact, tp) = (self.contact_for(peer), transport.via_token());
         let (host, port, ua) = (
             self.cfg.contact_host.clone(),
-            self.cfg.contact_port,
+            self.local_port(transport),
             self.cfg.user_agent.clone(),
         );
         let c = self.calls.get_mut(&cref)?;
@@ -1585,7 +1746,7 @@ impl Ua {
             method == Method::Invite,
             bytes.clone(),
             dst,
-            self.is_tcp(dst),
+            self.is_reliable(dst),
         );
         self.client
             .insert(format!("{branch}|{method}"), ClientEntry { tx, purpose });

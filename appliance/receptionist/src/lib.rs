@@ -97,6 +97,16 @@ pub enum Event {
     CallerHungUp,
 }
 
+/// What the receptionist's last question asks for (see [`Receptionist::expecting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expecting {
+    Anything,
+    PhoneNumber,
+    DateOfBirth,
+    Name,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferReason {

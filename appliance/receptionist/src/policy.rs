@@ -142,6 +142,9 @@ impl Turn {
     }
 }
 
+/// `Clone` so the call layer can run a turn speculatively on a copy (before the caller's turn is
+/// confirmed over) and throw the copy away if the caller goes on.
+#[derive(Clone)]
 pub struct Receptionist {
     facts: PracticeFacts,
     tz: Tz,
@@ -222,6 +225,17 @@ impl Receptionist {
         vec![Action::Say { text, interruptible: false, expect_digits: false }]
     }
 
+    /// What kind of answer the last question asks for, so the speech recogniser can be primed
+    /// for it (a spoken phone number is recognised far better when the recogniser expects digits).
+    pub fn expecting(&self) -> crate::Expecting {
+        match self.awaiting {
+            Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::CallbackReadback => crate::Expecting::PhoneNumber,
+            Await::Dob => crate::Expecting::DateOfBirth,
+            Await::Name => crate::Expecting::Name,
+            _ => crate::Expecting::Anything,
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.ended
     }
@@ -296,8 +310,9 @@ impl Receptionist {
                 return Vec::new();
             }
             Event::CallerHungUp => {
+                self.salvage_message(tools, &mut t);
                 self.ended = true;
-                return Vec::new();
+                return t.pre;
             }
         }
         if !t.text.is_empty() {
@@ -315,7 +330,7 @@ impl Receptionist {
         let expect_time = matches!(self.awaiting, Await::Offer | Await::Day | Await::ConfirmBook);
         let mut ut = Utt { text: text.trim().to_string(), question_mark: text.contains('?'), ..Default::default() };
         let anchor = self.c.anchor.or(self.c.date);
-        ut.dates = u::extract_dates(&toks).into_iter().filter_map(|d| u::resolve_date(d, today, anchor)).collect();
+        ut.dates = resolve_in_order(u::extract_dates(&toks), today, anchor);
         let (times, parts) = u::extract_times(&toks, expect_time);
         ut.times = times.iter().filter_map(|t| t.resolve(open, close)).collect();
         ut.window = parts.last().map(|p| self.window_of(*p, open, close));
@@ -396,7 +411,7 @@ impl Receptionist {
         }
         if ut.dates.is_empty() {
             if let Some(d) = &r.date_text {
-                ut.dates = u::extract_dates(&u::tokenize(d)).into_iter().filter_map(|d| u::resolve_date(d, today, anchor)).collect();
+                ut.dates = resolve_in_order(u::extract_dates(&u::tokenize(d)), today, anchor);
             }
         }
         if ut.times.is_empty() && ut.window.is_none() {
@@ -501,7 +516,10 @@ impl Receptionist {
         }
         // "bye" ends the call whatever we were collecting, unless it rides on a yes to a
         // confirmation ("yes, that's it").
-        let confirming = matches!(self.awaiting, Await::ConfirmBook | Await::ConfirmCancel | Await::CallbackConfirm | Await::CallbackReadback | Await::RebookAfterCancel);
+        // "No, that's all, thanks" to "should we call you back on this number?" is a caller
+        // leaving, not a caller refusing the number (the message is kept, see salvage_message).
+        let confirming = matches!(self.awaiting, Await::ConfirmBook | Await::ConfirmCancel | Await::CallbackReadback | Await::RebookAfterCancel)
+            || (self.awaiting == Await::CallbackConfirm && ut.yes_no == Some(YesNo::Yes));
         if ut.goodbye
             && !confirming
             && ut.yes_no != Some(YesNo::Yes)
@@ -509,6 +527,7 @@ impl Receptionist {
             && matches!(ut.intent, None | Some(Intent::Goodbye))
             && ut.question.is_none()
         {
+            self.salvage_message(tools, t);
             self.goodbye(t, "");
             return;
         }
@@ -706,8 +725,8 @@ impl Receptionist {
                         self.c.chosen = Some(self.c.offers[0].clone());
                         self.advance(now, tools, t);
                     } else {
-                        let items: Vec<String> = self.c.offers.iter().map(|o| say::time(o.start_local.time())).collect();
-                        let q = format!("Which time would you like: {}?", say::list_or(&items));
+                        let today = self.local(now).date();
+                        let q = format!("Which time would you like: {}?", say::list_or(&offer_items(&self.c.offers, today)));
                         self.ask(t, Await::Offer, q);
                     }
                     return true;
@@ -1287,7 +1306,7 @@ impl Receptionist {
             match date {
                 Some(d) if self.facts.hours_on(d).is_none() => {
                     t.say(format!("Sorry, we're closed {}.", say::on_date(d, today)));
-                    let alts = self.find(tools, &ty, d + Duration::days(1), d + horizon, self.c.window, max, now)?;
+                    let alts = next_openings(self.find(tools, &ty, d + Duration::days(1), d + horizon, self.c.window, 64, now)?, max);
                     self.offer(alts, today, t, "The next openings are");
                 }
                 Some(d) => {
@@ -1302,17 +1321,15 @@ impl Receptionist {
                         t.say(format!("Sorry, {} {} isn't available.", say::time(tm), say::on_date(d, today)));
                         let mut all = self.find(tools, &ty, d, d, None, 64, now)?;
                         if all.is_empty() {
-                            let alts = self.find(tools, &ty, d + Duration::days(1), d + horizon, None, max, now)?;
+                            let alts = next_openings(self.find(tools, &ty, d + Duration::days(1), d + horizon, None, 64, now)?, max);
                             self.offer(alts, today, t, "The next openings are");
                         } else {
-                            let key = |s: &SlotOffer| (s.start_local.time() - tm).num_minutes().abs();
-                            all.sort_by_key(key);
-                            all.truncate(max);
-                            all.sort_by_key(|s| s.start_local);
-                            self.offer(all, today, t, "That day I have");
+                            // Closest to what they asked for first, but spread out.
+                            all.sort_by_key(|s| ((s.start_local.time() - tm).num_minutes().abs(), s.start_local));
+                            self.offer(spread_in_day(all, max), today, t, "That day I have");
                         }
                     } else {
-                        let slots = self.find(tools, &ty, d, d, self.c.window, max, now)?;
+                        let slots = spread_in_day(self.find(tools, &ty, d, d, self.c.window, 64, now)?, max);
                         if !slots.is_empty() {
                             if self.emergency {
                                 let s = slots[0].clone();
@@ -1327,7 +1344,7 @@ impl Receptionist {
                         if let Some(w) = self.c.window {
                             let part = if w.start >= hm(12, 0) { "that afternoon" } else { "that morning" };
                             let _ = w;
-                            let day = self.find(tools, &ty, d, d, None, max, now)?;
+                            let day = spread_in_day(self.find(tools, &ty, d, d, None, 64, now)?, max);
                             if !day.is_empty() {
                                 t.say(format!("I don't have anything {part}."));
                                 self.offer(day, today, t, &format!("{} I have", capitalize(&say::on_date(d, today))));
@@ -1335,7 +1352,7 @@ impl Receptionist {
                             }
                         }
                         t.say(format!("Sorry, {} is fully booked.", say::date_rel(d, today)));
-                        let alts = self.find(tools, &ty, d + Duration::days(1), d + horizon, self.c.window, max, now)?;
+                        let alts = next_openings(self.find(tools, &ty, d + Duration::days(1), d + horizon, self.c.window, 64, now)?, max);
                         self.offer(alts, today, t, "The next openings are");
                     }
                 }
@@ -1370,11 +1387,7 @@ impl Receptionist {
             return;
         }
         let same_day = slots.iter().all(|s| s.start_local.date() == slots[0].start_local.date());
-        let items: Vec<String> = if same_day {
-            slots.iter().map(|s| say::time(s.start_local.time())).collect()
-        } else {
-            slots.iter().map(|s| say::when(s.start_local, today)).collect()
-        };
+        let items = offer_items(&slots, today);
         let lead = if same_day && lead == "The next openings are" {
             format!("The next openings are {}, at", say::on_date(slots[0].start_local.date(), today))
         } else {
@@ -1545,7 +1558,19 @@ impl Receptionist {
         let phone = self.caller_phone.clone()?;
         let (f, l) = (self.c.first.clone()?, self.c.last.clone()?);
         let ps = tools.find_patient_by_phone(&phone).ok()?;
-        ps.into_iter().find(|p| p.first.eq_ignore_ascii_case(&f) && p.last.eq_ignore_ascii_case(&l))
+        // The phone already narrows it to a household; the name only has to pick the member, and
+        // ASR spells names by ear ("Robert Ken" for Robert Chen). The record's spelling wins.
+        let p = ps
+            .iter()
+            .find(|p| p.first.eq_ignore_ascii_case(&f) && p.last.eq_ignore_ascii_case(&l))
+            .or_else(|| {
+                let close: Vec<&PatientRef> = ps.iter().filter(|p| u::names_sound_alike(&p.first, &f) && u::names_sound_alike(&p.last, &l)).collect();
+                (close.len() == 1).then(|| close[0])
+            })?
+            .clone();
+        self.c.first = Some(p.first.clone());
+        self.c.last = Some(p.last.clone());
+        Some(p)
     }
 
     fn advance_existing(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) {
@@ -1738,22 +1763,8 @@ impl Receptionist {
             self.ask(t, Await::Topic, "What would you like me to pass on?");
             return;
         }
-        let topic = self.c.topic.clone().unwrap_or_else(|| "message".into());
-        let msg = MessageDetails {
-            name: self.full_name(),
-            callback: self.c.callback.clone(),
-            topic: topic.clone(),
-            body: self.c.notes.join(" / "),
-            urgent: self.emergency,
-        };
-        let key = self.idem("message", "1");
-        match tools.take_message(&msg, &key) {
-            Ok(id) => {
-                let rec = Recorded::MessageTaken { message_id: id.clone(), urgent: self.emergency };
-                self.records.push(rec.clone());
-                t.pre.push(Action::Record(rec));
-                self.message_id = Some(id);
-                self.summary_bits.push(format!("Message from {} about {}.", self.full_name(), topic));
+        match self.save_message(tools, t) {
+            Ok(_) => {
                 let first = self.c.first.clone().unwrap_or_default();
                 t.say(format!("Thank you, {first}."));
                 t.say(format!(
@@ -1764,6 +1775,41 @@ impl Receptionist {
                 self.anything_else(t);
             }
             Err(e) => self.tool_failure("take_message", &e, now, tools, t),
+        }
+    }
+
+    fn save_message(&mut self, tools: &mut dyn Tools, t: &mut Turn) -> Result<String, ToolError> {
+        let topic = self.c.topic.clone().unwrap_or_else(|| "message".into());
+        let name = if self.c.first.is_some() { self.full_name() } else { "(name not given)".to_string() };
+        let msg = MessageDetails { name: name.clone(), callback: self.c.callback.clone(), topic: topic.clone(), body: self.c.notes.join(" / "), urgent: self.emergency };
+        let key = self.idem("message", "1");
+        let id = tools.take_message(&msg, &key)?;
+        let rec = Recorded::MessageTaken { message_id: id.clone(), urgent: self.emergency };
+        self.records.push(rec.clone());
+        t.pre.push(Action::Record(rec));
+        self.message_id = Some(id.clone());
+        self.summary_bits.push(format!("Message from {name} about {topic}."));
+        Ok(id)
+    }
+
+    /// The caller leaves (says goodbye or hangs up) in the middle of leaving a message: keep what
+    /// they already told us rather than lose it; staff can call back on the caller id.
+    fn salvage_message(&mut self, tools: &mut dyn Tools, t: &mut Turn) {
+        // Only once we are taking the message down (not while merely offering to).
+        let collecting = matches!(self.awaiting, Await::Name | Await::CallbackConfirm | Await::CallbackNumber | Await::CallbackReadback | Await::Topic);
+        if self.flow != Some(Intent::Message) || self.message_id.is_some() || !collecting {
+            return;
+        }
+        if self.c.topic.is_none() && self.c.notes.is_empty() {
+            return;
+        }
+        if self.c.callback.is_none() && !self.c.callback_declined {
+            self.c.callback = self.caller_phone.clone();
+        }
+        if let Err(e) = self.save_message(tools, t) {
+            let rec = Recorded::ToolFailure { operation: "take_message".into(), error: e.to_string() };
+            self.records.push(rec.clone());
+            t.pre.push(Action::Record(rec));
         }
     }
 
@@ -1840,6 +1886,61 @@ fn spread_over_days(all: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
         }
     }
     for s in &all {
+        if picked.len() >= max {
+            break;
+        }
+        if !picked.contains(s) {
+            picked.push(s.clone());
+        }
+    }
+    picked.sort_by_key(|s| s.start_local);
+    picked
+}
+
+/// How offers are said: times alone when they share a day, else day and time.
+fn offer_items(slots: &[SlotOffer], today: NaiveDate) -> Vec<String> {
+    let same_day = slots.iter().all(|s| s.start_local.date() == slots[0].start_local.date());
+    if same_day {
+        slots.iter().map(|s| say::time(s.start_local.time())).collect()
+    } else {
+        slots.iter().map(|s| say::when(s.start_local, today)).collect()
+    }
+}
+
+/// The first day with openings after a closed or full one, its times spread out; later days only
+/// fill up a short list.
+fn next_openings(all: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
+    let Some(first_day) = all.first().map(|s| s.start_local.date()) else { return all };
+    let (day, later): (Vec<SlotOffer>, Vec<SlotOffer>) = all.into_iter().partition(|s| s.start_local.date() == first_day);
+    let mut picked = spread_in_day(day, max);
+    picked.extend(later.into_iter().take(max.saturating_sub(picked.len())));
+    picked
+}
+
+/// Resolves dates left to right; "Friday the 13th ... the Monday after" anchors on the date named
+/// just before it in the same breath, not on an older one.
+fn resolve_in_order(specs: Vec<u::DateSpec>, today: NaiveDate, mut anchor: Option<NaiveDate>) -> Vec<NaiveDate> {
+    let mut out = Vec::new();
+    for spec in specs {
+        if let Some(d) = u::resolve_date(spec, today, anchor) {
+            anchor = Some(d);
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Up to `max` slots from `ranked` (best first) at least an hour apart where the day allows:
+/// "1, 1:15 or 1:30" is one choice said three times. Returned in time order.
+fn spread_in_day(ranked: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
+    const GAP_MINUTES: i64 = 60;
+    let mut picked: Vec<SlotOffer> = Vec::new();
+    for s in &ranked {
+        if picked.len() < max && picked.iter().all(|p| (p.start_local - s.start_local).num_minutes().abs() >= GAP_MINUTES) {
+            picked.push(s.clone());
+        }
+    }
+    for s in &ranked {
         if picked.len() >= max {
             break;
         }

@@ -464,7 +464,7 @@ fn hour_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
 /// Time mentions and day parts. `expect_time`: the bot just asked for a time, so a bare
 /// "nine please" counts.
 pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<DayPart>) {
-    let ws = words(toks);
+    let ws = clock_homophones(&words(toks));
     let mut times = Vec::new();
     let mut parts = Vec::new();
     let mut i = 0;
@@ -527,6 +527,45 @@ pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<
         i += 1;
     }
     (times, parts)
+}
+
+/// Speech recognisers write the hour as its homophone ("to o'clock", "for p.m.") and hear
+/// "o'clock" as "the clock": undo that where a clock word follows, and nowhere else.
+fn clock_homophones<'a>(ws: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(ws.len());
+    let mut i = 0;
+    while i < ws.len() {
+        let clock_at = |j: usize| -> Option<usize> {
+            match (ws.get(j), ws.get(j + 1)) {
+                (Some(&"oclock"), _) | (Some(&"clock"), _) => Some(1),
+                (Some(&"the") | Some(&"a"), Some(&"clock")) => Some(2),
+                _ => None,
+            }
+        };
+        let hourish = matches!(ws[i], "to" | "too" | "for" | "ate") || unit_word(ws[i]).is_some() || ws[i].chars().all(|c| c.is_ascii_digit());
+        if hourish {
+            let hour = match ws[i] {
+                "to" | "too" => "two",
+                "for" => "four",
+                "ate" => "eight",
+                w => w,
+            };
+            if let Some(n) = clock_at(i + 1) {
+                out.push(hour);
+                out.push("oclock");
+                i += 1 + n;
+                continue;
+            }
+            if hour != ws[i] && matches!(ws.get(i + 1), Some(&"am") | Some(&"pm")) {
+                out.push(hour);
+                i += 1;
+                continue;
+            }
+        }
+        out.push(ws[i]);
+        i += 1;
+    }
+    out
 }
 
 fn meridiem_after(ws: &[&str], i: usize) -> (Option<Meridiem>, usize) {
@@ -916,6 +955,50 @@ pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
         return Some(PersonName { first, last });
     }
     None
+}
+
+/// Whether two spellings of a name could be the same name heard over the phone: equal after a
+/// rough phonetic folding (ch/k/c, ph/f, z/s, y/i, silent h, doubled letters), or one edit apart
+/// once both are at least five letters long. Only used where another fact (the caller id) already
+/// narrows the candidates to a household.
+pub fn names_sound_alike(a: &str, b: &str) -> bool {
+    let (fa, fb) = (fold_name(a), fold_name(b));
+    if fa.is_empty() || fb.is_empty() {
+        return false;
+    }
+    fa == fb || (fa.len().min(fb.len()) >= 5 && edit_distance(&fa, &fb) <= 1)
+}
+
+fn fold_name(s: &str) -> String {
+    let lower: String = s.to_lowercase().chars().filter(|c| c.is_ascii_alphabetic()).collect();
+    let mut t = lower.replace("ph", "f").replace("ch", "k").replace("ck", "k").replace(['c', 'q'], "k").replace('z', "s").replace('y', "i");
+    // An "h" after the first letter is mostly silent in how ASR spells names (Thomas/Tomas,
+    // John/Jon).
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for ch in std::mem::take(&mut t).chars() {
+        if (ch == 'h' && prev.is_some()) || prev == Some(ch) {
+            continue;
+        }
+        out.push(ch);
+        prev = Some(ch);
+    }
+    out
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 // ---------------------------------------------------------------- yes / no

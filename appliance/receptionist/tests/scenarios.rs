@@ -32,6 +32,12 @@ fn more_caller_scenarios() {
     run_file("tests/fixtures/more_scenarios.toml");
 }
 
+/// The shared scenarios as the speech recogniser really transcribed them (see the file's header).
+#[test]
+fn heard_caller_scenarios() {
+    run_file("tests/fixtures/heard_scenarios.toml");
+}
+
 /// Exploration aid: `SCENARIOS_FILE=/abs/path.toml cargo test -p fd-receptionist --test scenarios
 /// -- --ignored --nocapture` runs any scenario file in the same format.
 #[test]

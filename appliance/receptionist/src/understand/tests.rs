@@ -248,3 +248,25 @@ fn day_ranges() {
     assert_eq!(r("as soon as possible"), Some((d(2026, 3, 2), d(2026, 3, 16))));
     assert_eq!(r("Thursday"), None);
 }
+
+#[test]
+fn names_that_sound_alike_over_the_phone() {
+    for (a, b) in [("Chen", "Ken"), ("Chen", "chen"), ("Thomas", "Tomas"), ("John", "Jon"), ("Philip", "Phillip"), ("Catherine", "Katherine"), ("Natarajan", "Natrajan"), ("Gomez", "Gomes")] {
+        assert!(names_sound_alike(a, b), "{a} ~ {b}");
+    }
+    for (a, b) in [("Chen", "Chan"), ("Robert", "Rachel"), ("Lee", "Li"), ("Ann", "Anna"), ("Porter", "Parker"), ("", "")] {
+        assert!(!names_sound_alike(a, b), "{a} !~ {b}");
+    }
+}
+
+#[test]
+fn clock_homophones_from_speech_recognition() {
+    let t = |s: &str| extract_times(&tokenize(s), true).0.iter().map(|m| (m.hour, m.meridiem)).collect::<Vec<_>>();
+    assert_eq!(t("To the clock is fine."), vec![(2, None)]);
+    assert_eq!(t("to o'clock please"), vec![(2, None)]);
+    assert_eq!(t("make it for pm"), vec![(4, Some(Meridiem::Pm))]);
+    assert_eq!(t("three the clock"), vec![(3, None)]);
+    // Not a time: the words keep their ordinary meaning.
+    assert_eq!(t("I need to go to the dentist for a cleaning"), vec![]);
+    assert_eq!(t("open around the clock"), vec![]);
+}

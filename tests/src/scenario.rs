@@ -127,7 +127,13 @@ pub fn run_scenario(s: &Scenario, target_uri: &str, opts: &RunOptions) -> Result
         Some(user) => {
             let speech = crate::speech::SpeechCache::new(&cfg.speech_cache)?;
             let wav = speech.speech("Front desk, how can I help?")?;
-            let callee = crate::callee::TestCallee::start(&dir.join("transfer-target"), user, &wav, 60.0)?;
+            // baresip's file source plays at the caller's codec rate only: an HD-voice caller
+            // transferred to a narrowband callee fails its new call with "No such device".
+            let callee = if cfg.wideband() {
+                crate::callee::TestCallee::start_wideband(&dir.join("transfer-target"), user, &wav, 60.0)?
+            } else {
+                crate::callee::TestCallee::start(&dir.join("transfer-target"), user, &wav, 60.0)?
+            };
             cfg.transfer_sink_port = Some(callee.sip_port);
             Some(callee)
         }

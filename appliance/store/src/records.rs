@@ -445,6 +445,17 @@ impl Store {
         Ok(())
     }
 
+    /// Queue a staff notification for a lead (a hot lead: someone to call back soon).
+    pub fn notify_staff_of_lead(&mut self, lead_id: i64, actor: Actor) -> Result<i64> {
+        let now = self.now();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("INSERT INTO staff_notifications(kind, lead_id, created_at) VALUES ('hot_lead', ?1, ?2)", params![lead_id, now.timestamp()])?;
+        let id = tx.last_insert_rowid();
+        Store::audit(&tx, now, actor, "insert", "staff_notifications", Some(id))?;
+        tx.commit()?;
+        Ok(id)
+    }
+
     /// Staff notifications not yet delivered: (notification id, kind, message id).
     pub fn pending_notifications(&self) -> Result<Vec<(i64, String, Option<i64>)>> {
         let mut st = self.conn.prepare("SELECT id, kind, message_id FROM staff_notifications WHERE delivered_at IS NULL ORDER BY id")?;

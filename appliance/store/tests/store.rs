@@ -185,6 +185,13 @@ fn calls_turns_messages_usage() {
     assert_eq!(notes[0].2, Some(m));
     s.mark_notification_delivered(notes[0].0).unwrap();
     assert!(s.pending_notifications().unwrap().is_empty());
+    // A hot lead is queued for staff the same way.
+    let lead = s.add_lead(Some("Kevin Brooks"), Some("+12175550163"), 95, None, Some(ids[0]), Actor::Call(ids[0])).unwrap();
+    s.notify_staff_of_lead(lead, Actor::Call(ids[0])).unwrap();
+    let notes = s.pending_notifications().unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!((notes[0].1.as_str(), notes[0].2), ("hot_lead", None));
+    s.mark_notification_delivered(notes[0].0).unwrap();
     s.set_message_status(m, "done", Actor::User(1)).unwrap();
     assert_eq!(s.list_messages(10, Actor::Cli).unwrap()[0].status, "done");
     assert!(matches!(s.set_message_status(m, "archived", Actor::User(1)), Err(StoreError::Invalid(_))));

@@ -230,7 +230,7 @@ pub fn bot_turns(packets: &[RtpPacket], p: &VoiceParams) -> Vec<BotTurn> {
 /// Voice-to-voice latency of one caller turn, as seen on the wire at the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TurnLatency {
-    /// Last caller speech (or DTMF) packet before the reply.
+    /// Last caller speech packet before the reply.
     pub caller_end_us: i64,
     /// First far-end speech packet of the reply.
     pub reply_start_us: i64,
@@ -243,7 +243,9 @@ pub struct TurnLatency {
 /// preceded by caller activity since the start of the previous far-end turn; far-end
 /// turns with no caller activity before them (the greeting, re-prompts) are skipped.
 pub fn turn_latencies(packets: &[RtpPacket], p: &VoiceParams) -> Vec<TurnLatency> {
-    let caller = caller_activity(packets, p);
+    // Voice only: a key press is not speech, and the reply to one starts before its
+    // end-of-event retransmissions are over (it gave a 5 ms "voice-to-voice" figure).
+    let caller: Vec<i64> = packets.iter().filter(|k| k.dir == Direction::Sent && !matches!(k.payload, Payload::Dtmf { .. }) && k.rms() > p.threshold_rms).map(|k| k.ts_us).collect();
     let turns = bot_turns(packets, p);
     let mut out = Vec::new();
     let mut prev_start = i64::MIN;

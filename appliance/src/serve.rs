@@ -281,18 +281,9 @@ fn display_addr(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {
     SocketAddr::new(ip, addr.port()).to_string()
 }
 
-/// Whisper's initial prompt: the words this practice's callers will say that a general model
-/// might mishear (practice name, services, appointment types, insurers), written as a prior
-/// transcript because Whisper conditions on the prompt as if it were earlier speech.
+/// Whisper's initial prompt for an open question (see fd_receptionist::recognizer).
 fn vocabulary(f: &fd_receptionist::PracticeFacts) -> String {
-    let types: Vec<&str> = f.appointment_types.iter().map(|t| t.name.as_str()).collect();
-    format!(
-        "Thank you for calling {}. I'd like to book a cleaning on Thursday, March 5th at 2 PM. \
-         Can I reschedule or cancel my appointment? {}. We accept {}.",
-        f.name,
-        types.join(", "),
-        f.insurance_accepted.join(", ")
-    )
+    fd_receptionist::recognizer_prompt(f, fd_receptionist::Expecting::Anything)
 }
 
 /// Tells systemd (Type=notify) about readiness, liveness and shutdown; a no-op outside systemd.

@@ -50,7 +50,8 @@ pub struct SipConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterConfig {
-    /// Registrar URI of the office PBX, e.g. `sip:pbx.example.lan`.
+    /// Registrar URI of the office PBX, e.g. `sip:pbx.example.lan`; `sips:pbx.example.lan` or
+    /// `;transport=tls` registers over TLS (`;transport=tcp` over TCP).
     pub registrar: String,
     /// Address-of-record user (the extension), e.g. `250`.
     pub user: String,
@@ -60,6 +61,9 @@ pub struct RegisterConfig {
     pub password_file: Option<PathBuf>,
     #[serde(default = "default_expires")]
     pub expires_secs: u32,
+    /// PEM CA certificate(s) the PBX's TLS certificate must chain to (or its self-signed
+    /// certificate). Default: the system store, /etc/ssl/certs/ca-certificates.crt.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 fn default_expires() -> u32 {
@@ -196,8 +200,11 @@ impl Config {
             return Err(invalid("sip.user", "must be a non-empty SIP user part (letters, digits, - _ . +)"));
         }
         if let Some(r) = &self.sip.register {
-            if !(r.registrar.starts_with("sip:") || r.registrar.starts_with("sips:")) {
-                return Err(invalid("sip.register.registrar", "must be a sip: or sips: URI, e.g. sip:pbx.example.lan"));
+            let uri = r.registrar.parse::<fd_voice::sip::ua::RegistrarUri>().map_err(|e| invalid("sip.register.registrar", &e))?;
+            // Outgoing TLS needs the CA at start-up; check it here so the error names the field.
+            if uri.transport == fd_voice::sip::ua::Transport::Tls || r.tls_ca_file.is_some() {
+                let ca = r.tls_ca_file.clone().unwrap_or_else(|| PathBuf::from(fd_voice::endpoint::SYSTEM_CA_FILE));
+                fd_voice::endpoint::load_tls_ca(&ca).map_err(|e| invalid("sip.register.tls_ca_file", &e.to_string()))?;
             }
             if r.expires_secs < 60 {
                 return Err(invalid("sip.register.expires_secs", "must be at least 60"));
@@ -293,6 +300,22 @@ mod tests {
         assert!(e.contains("sip.rtp_ports"), "{e}");
         let e = parse("[sip.register]\nregistrar = \"pbx.lan\"\nuser = \"1\"\n").unwrap_err().to_string();
         assert!(e.contains("sip.register.registrar"), "{e}");
+        let e = parse("[sip.register]\nregistrar = \"sip:pbx.lan;transport=sctp\"\nuser = \"1\"\n").unwrap_err().to_string();
+        assert!(e.contains("sip.register.registrar") && e.contains("sctp"), "{e}");
+    }
+
+    #[test]
+    fn tls_registrar_ca_file_is_checked_and_named() {
+        let dir = std::env::temp_dir().join(format!("fd-config-tlsca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("pbx-ca.pem");
+        let reg = |uri: &str| format!("[sip.register]\nregistrar = \"{uri}\"\nuser = \"1\"\ntls_ca_file = \"{}\"\n", ca.display());
+        let e = parse(&reg("sips:pbx.lan")).unwrap_err().to_string();
+        assert!(e.contains("sip.register.tls_ca_file") && e.contains("cannot read"), "{e}");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let e = parse(&reg("sip:pbx.lan;transport=tls")).unwrap_err().to_string();
+        assert!(e.contains("sip.register.tls_ca_file") && e.contains("pbx-ca.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

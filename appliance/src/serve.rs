@@ -161,6 +161,9 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
             Some(r) => Some(registration(r).await?),
             None => None,
         },
+        // Validated at load: an unparsable registrar URI never gets here.
+        registrar_transport: cfg.sip.register.as_ref().and_then(|r| r.registrar.parse::<fd_voice::sip::ua::RegistrarUri>().ok()).map_or(fd_voice::sip::ua::Transport::Udp, |u| u.transport),
+        tls_ca_file: cfg.sip.register.as_ref().and_then(|r| r.tls_ca_file.clone()),
         // Config validation guarantees both files when tls_listen is set.
         tls: match (cfg.sip.tls_listen, &cfg.sip.tls_cert_file, &cfg.sip.tls_key_file) {
             (Some(listen), Some(cert_file), Some(key_file)) => Some(fd_voice::endpoint::TlsConfig { listen, cert_file: cert_file.clone(), key_file: key_file.clone() }),
@@ -250,11 +253,9 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
 /// `[sip.register]` → the endpoint's registration: resolve the registrar once at start (the SIP
 /// core does no DNS) and read the digest password from its root-only file.
 async fn registration(r: &crate::config::RegisterConfig) -> Result<fd_voice::sip::ua::RegistrationConfig> {
-    let hostport = r.registrar.trim_start_matches("sips:").trim_start_matches("sip:");
-    let hostport = hostport.split(';').next().unwrap_or(hostport);
-    let host = hostport.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map(|(h, _)| h).unwrap_or(hostport);
-    let with_port = if host == hostport { format!("{hostport}:5060") } else { hostport.to_owned() };
-    let addr = tokio::net::lookup_host(with_port.as_str())
+    let uri: fd_voice::sip::ua::RegistrarUri = r.registrar.parse().map_err(|e: String| anyhow::anyhow!("sip.register.registrar: {e}"))?;
+    let host = uri.host.as_str();
+    let addr = tokio::net::lookup_host((host, uri.port))
         .await
         .with_context(|| format!("sip.register.registrar: cannot resolve {host}: check the PBX host name and DNS"))?
         .next()
@@ -268,7 +269,7 @@ async fn registration(r: &crate::config::RegisterConfig) -> Result<fd_voice::sip
     };
     Ok(fd_voice::sip::ua::RegistrationConfig {
         registrar: addr,
-        domain: host.trim_matches(['[', ']']).to_owned(),
+        domain: if host.contains(':') { format!("[{host}]") } else { host.to_owned() },
         user: r.user.clone(),
         auth_user: r.auth_user.clone().unwrap_or_else(|| r.user.clone()),
         password,

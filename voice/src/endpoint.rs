@@ -11,6 +11,14 @@
 //! SIP also arrives over TCP (same port) and, with a certificate configured, over TLS (its own
 //! port, 5061 by convention): each connection is a task that frames messages and hands them to
 //! the driver; responses and in-dialog requests go back over the connection they came on.
+//!
+//! We also open connections ourselves: REGISTER to a TCP or TLS registrar, and in-dialog
+//! requests of a TLS call whose connection has gone. A transmit to an address with no
+//! connection spawns a connect (10 s limit, never blocking the driver); what is sent meanwhile
+//! waits in the connection's queue; a failure is reported to the UA as a transport error. Our
+//! own connections send CRLF keep-alives (RFC 5626 §4.4.1; every 30 s by default, and a peer
+//! that once answered them and then stops is taken as gone) and carry whatever the PBX sends
+//! back over them (its INVITEs to our registered Contact, for one).
 
 use crate::media::{self, DriverOptions, MediaConfig, MediaEvent, MediaHandle, MediaSession};
 use crate::sip::sdp::{Codec, Negotiated};
@@ -63,7 +71,18 @@ pub struct EndpointConfig {
     pub tls: Option<TlsConfig>,
     /// Per-source limit on new requests outside dialogs (None: unlimited).
     pub rate_limit: Option<RateLimit>,
+    /// How REGISTER reaches the registrar (from its URI, see [`crate::sip::ua::RegistrarUri`]).
+    pub registrar_transport: Transport,
+    /// PEM CA certificates that TLS peers we connect to must chain to (the TLS registrar, a PBX
+    /// we reconnect to). None: the system bundle [`SYSTEM_CA_FILE`].
+    pub tls_ca_file: Option<PathBuf>,
+    /// CRLF keep-alive interval on connections we open. RFC 5626 §4.4.1 suggests 95–120 s for
+    /// TCP; PBXs and NATs on office LANs drop idle TCP state sooner, hence 30 s by default.
+    pub stream_keepalive: Duration,
 }
+
+/// The Debian system trust store (package ca-certificates).
+pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// SIP over TLS (RFC 3261 §26.2; peers use `;transport=tls`): our server certificate.
 #[derive(Debug, Clone)]
@@ -146,6 +165,40 @@ pub fn tls_server_config(
     Ok(Arc::new(cfg))
 }
 
+/// Reads the CA certificates we trust for outgoing TLS. Certificates the bundle holds that
+/// rustls cannot use are skipped (the system bundle has a few); none usable is an error.
+pub fn load_tls_ca(path: &Path) -> Result<rustls::RootCertStore, VoiceError> {
+    let TlsCerts(certs) = load_tls_certs(path).map_err(|e| match e {
+        VoiceError::Config(m) => VoiceError::Config(format!(
+            "{m}; the TLS CA file must hold the PEM certificate of the CA that signed the PBX's certificate (or the PBX's self-signed certificate)"
+        )),
+        other => other,
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(VoiceError::Config(format!(
+            "{} holds no usable CA certificate: export the CA (or the PBX's self-signed) certificate as PEM",
+            path.display()
+        )));
+    }
+    Ok(roots)
+}
+
+/// The rustls client configuration for connections we open (ring provider, TLS 1.2 and 1.3,
+/// server certificate checked against `roots` and the peer's name, no client certificate).
+pub fn tls_client_config(
+    roots: rustls::RootCertStore,
+) -> Result<Arc<rustls::ClientConfig>, VoiceError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| VoiceError::Config(format!("TLS set-up failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
 /// What the registrar last said (for the status page; no secrets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationStatus {
@@ -178,6 +231,9 @@ impl Default for EndpointConfig {
             registration: None,
             tls: None,
             rate_limit: Some(RateLimit::default()),
+            registrar_transport: Transport::Udp,
+            tls_ca_file: None,
+            stream_keepalive: Duration::from_secs(30),
         }
     }
 }
@@ -343,6 +399,29 @@ impl Endpoint {
             Some((l, _)) => Some(l.local_addr()?),
             None => None,
         };
+        // Outgoing TLS: required for a TLS registrar (a bad CA file stops start-up, naming it);
+        // with only a TLS listener it serves reconnects, so a missing system bundle just warns.
+        let ca_path = cfg
+            .tls_ca_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_FILE));
+        let tls_registrar = cfg.registration.is_some() && cfg.registrar_transport == Transport::Tls;
+        if tls_registrar && tls.is_none() {
+            // Our Contact then names a port with no TLS behind it.
+            tracing::warn!("registering over TLS without a TLS listener: the PBX must send calls back over the registration's connection (Asterisk: rewrite_contact=yes), or set tls_listen");
+        }
+        let tls_client = if tls_registrar || tls.is_some() || cfg.tls_ca_file.is_some() {
+            match load_tls_ca(&ca_path).and_then(tls_client_config) {
+                Ok(c) => Some(tokio_rustls::TlsConnector::from(c)),
+                Err(e) if tls_registrar || cfg.tls_ca_file.is_some() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no CA certificates for outgoing TLS: a TLS call whose connection closes cannot be hung up or transferred");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let public_ip = match cfg.public_ip {
             Some(ip) => ip,
             None if !local_addr.ip().is_unspecified() => local_addr.ip(),
@@ -364,6 +443,7 @@ impl Endpoint {
             codecs: cfg.media.codec_preference.clone(),
             tls_port: tls_local_addr.map(|a| a.port()),
             rate_limit: cfg.rate_limit,
+            registrar_transport: cfg.registrar_transport,
             ..UaConfig::default()
         };
         let initial = if cfg.registration.is_some() {
@@ -379,6 +459,7 @@ impl Endpoint {
         let driver = Driver {
             tcp,
             tls,
+            tls_client,
             conns: HashMap::new(),
             stream_tx,
             ua: Ua::new(ua_cfg, rand::random()),
@@ -487,6 +568,11 @@ enum StreamIn {
         src: SocketAddr,
         transport: Transport,
     },
+    /// A connection we opened did not come up (refused, timed out, TLS handshake failed).
+    ConnectFailed {
+        dst: SocketAddr,
+        transport: Transport,
+    },
 }
 
 /// How long shutdown waits for ACKs / BYE responses before closing the socket.
@@ -495,6 +581,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const MAX_STREAM_CONNECTIONS: usize = 32;
 /// A TLS client that has not finished its handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection we open must be up (TCP connect plus TLS handshake) by then.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer that answers keep-alives may take to answer one (RFC 5626 §4.4.1; shorter if
+/// the pings are more frequent).
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that has not sent one complete SIP message by then is not a SIP peer: close it,
 /// so idle connections cannot hold the connection slots.
 const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(32);
@@ -506,6 +597,8 @@ struct Driver {
     sock: UdpSocket,
     tcp: Option<TcpListener>,
     tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    /// For TLS connections we open (None: no usable CA certificates).
+    tls_client: Option<tokio_rustls::TlsConnector>,
     conns: HashMap<(Transport, SocketAddr), mpsc::UnboundedSender<Vec<u8>>>,
     stream_tx: mpsc::UnboundedSender<StreamIn>,
     cfg: EndpointConfig,
@@ -553,11 +646,9 @@ impl Driver {
                 }
                 Some(m) = stream_rx.recv() => match m {
                     StreamIn::Message { src, transport, bytes } => self.ua.on_stream(Instant::now(), src, transport, &bytes),
-                    StreamIn::Closed { src, transport } => {
-                        self.conns.remove(&(transport, src));
-                        if !self.conns.keys().any(|(_, a)| *a == src) {
-                            self.ua.on_connection_closed(src);
-                        }
+                    StreamIn::Closed { src: peer, transport } | StreamIn::ConnectFailed { dst: peer, transport } => {
+                        self.conns.remove(&(transport, peer));
+                        self.ua.on_transport_error(Instant::now(), peer, transport);
                     }
                 },
                 _ = shutdown.changed() => break,
@@ -620,16 +711,18 @@ impl Driver {
                     Transport::Udp => {}
                     Transport::Tcp | Transport::Tls => {
                         if let Some(w) = self.conns.get(&(t.transport, t.dst)) {
+                            // If the connection task has just ended, the message is lost and
+                            // its Closed report (on the way) fails the transaction. The entry
+                            // stays until then, so a new connection never shares its key.
                             let _ = w.send(t.data);
                             continue;
                         }
-                        if t.transport == Transport::Tls {
-                            // Never downgrade a TLS dialog to clear text; the transaction times out.
-                            tracing::warn!("TLS connection to the peer is closed; SIP message dropped (outgoing TLS connections are not supported)");
-                            continue;
+                        // No connection: open one. The message waits in its queue meanwhile.
+                        // TLS is never downgraded to clear text.
+                        if let Some(w) = self.open_stream(t.transport, t.dst) {
+                            let _ = w.send(t.data);
                         }
-                        // The connection is gone: UDP is the best remaining path to the peer.
-                        tracing::debug!("TCP connection closed; sending over UDP instead");
+                        continue;
                     }
                 }
                 if let Err(e) = self.sock.send_to(&t.data, t.dst).await {
@@ -644,6 +737,54 @@ impl Driver {
                 break;
             }
         }
+    }
+
+    /// Opens a TCP or TLS connection to `dst` in the background and registers its queue.
+    /// `None` (and a transport error to the UA) when TLS is needed but not set up.
+    fn open_stream(
+        &mut self,
+        transport: Transport,
+        dst: SocketAddr,
+    ) -> Option<mpsc::UnboundedSender<Vec<u8>>> {
+        let tls = match transport {
+            Transport::Tls => {
+                let Some(connector) = self.tls_client.clone() else {
+                    tracing::warn!("cannot open a SIP-over-TLS connection: no CA certificates loaded (set sip.register.tls_ca_file); SIP message dropped");
+                    self.ua.on_transport_error(Instant::now(), dst, transport);
+                    return None;
+                };
+                let name = self
+                    .ua
+                    .tls_server_name(dst)
+                    .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_string()).ok())
+                    .unwrap_or_else(|| rustls_pki_types::ServerName::IpAddress(dst.ip().into()));
+                Some((connector, name))
+            }
+            _ => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.conns.insert((transport, dst), tx.clone());
+        let to_driver = self.stream_tx.clone();
+        let keepalive = Some(self.cfg.stream_keepalive.max(Duration::from_millis(100)));
+        tokio::spawn(async move {
+            let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dst)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return connect_failed(&to_driver, dst, transport, &e.to_string()),
+                Err(_) => return connect_failed(&to_driver, dst, transport, "timed out"),
+            };
+            let _ = tcp.set_nodelay(true);
+            match tls {
+                None => connection(tcp, dst, transport, rx, to_driver, keepalive).await,
+                Some((connector, name)) => {
+                    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
+                        Ok(Ok(s)) => connection(s, dst, transport, rx, to_driver, keepalive).await,
+                        Ok(Err(e)) => connect_failed(&to_driver, dst, transport, &format!("TLS handshake failed: {e} (is the PBX's CA in sip.register.tls_ca_file, and does its certificate name the registrar host?)")),
+                        Err(_) => connect_failed(&to_driver, dst, transport, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+        Some(tx)
     }
 
     /// Takes a TCP or TLS connection. The allow-list and the connection cap apply before any
@@ -669,7 +810,7 @@ impl Driver {
                 tokio::spawn(async move {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(tls)) => connection(tls, peer, transport, rx, to_driver).await,
+                        Ok(Ok(tls)) => connection(tls, peer, transport, rx, to_driver, None).await,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
                             let _ = to_driver.send(StreamIn::Closed {
@@ -688,7 +829,7 @@ impl Driver {
                 });
             }
             _ => {
-                tokio::spawn(connection(stream, peer, transport, rx, to_driver));
+                tokio::spawn(connection(stream, peer, transport, rx, to_driver, None));
             }
         }
     }
@@ -966,15 +1107,28 @@ async fn forward(
     }
 }
 
+fn connect_failed(
+    to_driver: &mpsc::UnboundedSender<StreamIn>,
+    dst: SocketAddr,
+    transport: Transport,
+    why: &str,
+) {
+    // The PBX's address, never a caller's: safe to log.
+    tracing::warn!(%dst, transport = transport.via_token(), "cannot connect to the SIP peer: {why}");
+    let _ = to_driver.send(StreamIn::ConnectFailed { dst, transport });
+}
+
 /// One TCP or TLS connection: frames messages (Content-Length), answers CRLF keep-alive pings,
 /// writes what the driver sends. A framing error gets a 400 if possible, then the connection
-/// closes (the stream cannot be resynchronised).
+/// closes (the stream cannot be resynchronised). On connections we opened (`keepalive` set) we
+/// send the keep-alive pings, and the peer need not speak first.
 async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
     peer: SocketAddr,
     transport: Transport,
     mut out: mpsc::UnboundedReceiver<Vec<u8>>,
     to_driver: mpsc::UnboundedSender<StreamIn>,
+    keepalive: Option<Duration>,
 ) {
     use crate::sip::message::{parse_stream, response_from_raw, StreamFrame};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -982,15 +1136,38 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
     let first_deadline = tokio::time::Instant::now() + FIRST_MESSAGE_TIMEOUT;
-    let mut seen_message = false;
+    let outgoing = keepalive.is_some();
+    let mut seen_message = outgoing;
+    let every = keepalive.unwrap_or(Duration::from_secs(3600));
+    let pong_timeout = PONG_TIMEOUT.min(every);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // RFC 5626 §4.4.1: a peer that has answered a ping once and then stays silent for
+    // `pong_timeout` after the next one is gone (a crashed PBX sends no FIN; without this we would
+    // write into the void until TCP gives up, minutes later). Peers that never pong are not
+    // judged this way.
+    let mut pongs = false;
+    let mut pong_due: Option<tokio::time::Instant> = None;
     'conn: loop {
         tokio::select! {
             _ = tokio::time::sleep_until(first_deadline), if !seen_message => break,
+            _ = ping.tick(), if outgoing => {
+                if wr.write_all(b"\r\n\r\n").await.is_err() || wr.flush().await.is_err() {
+                    break;
+                }
+                pong_due.get_or_insert(tokio::time::Instant::now() + pong_timeout);
+            }
+            _ = async { match pong_due { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } }, if pongs => {
+                tracing::info!(transport = transport.via_token(), "SIP peer stopped answering keep-alives; closing the connection");
+                break;
+            }
             r = rd.read(&mut chunk) => {
                 let n = match r {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                // Anything from the peer shows it is alive.
+                pong_due = None;
                 buf.extend_from_slice(&chunk[..n]);
                 loop {
                     match parse_stream(&buf) {
@@ -1002,6 +1179,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
                         }
                         Ok(StreamFrame::KeepAlive { consumed }) => {
                             buf.drain(..consumed);
+                            pongs |= outgoing && consumed < 4;
                             // RFC 5626 §4.4.1: a double-CRLF ping gets a single-CRLF pong.
                             if consumed >= 4 && (wr.write_all(b"\r\n").await.is_err() || wr.flush().await.is_err()) {
                                 break 'conn;

@@ -897,6 +897,156 @@ mod registration {
         let r = sent(&mut ua).remove(0);
         assert_eq!(r.header("Expires"), Some("0"));
     }
+
+    fn tls_reg_ua() -> Ua {
+        use fd_voice::sip::ua::Transport;
+        let cfg = UaConfig {
+            contact_host: "127.0.0.2".into(),
+            contact_port: 5080,
+            tls_port: Some(5081),
+            registrar_transport: Transport::Tls,
+            registration: Some(RegistrationConfig {
+                registrar: registrar(),
+                domain: "pbx.lan".into(),
+                user: "250".into(),
+                auth_user: "1001".into(),
+                password: "s3cret".into(),
+                expires: 300,
+            }),
+            ..UaConfig::default()
+        };
+        Ua::new(cfg, 7)
+    }
+
+    /// Everything the UA transmits, with the transport each goes over.
+    fn sent_with_transport(ua: &mut Ua) -> Vec<(fd_voice::sip::ua::Transport, Message)> {
+        let mut v = Vec::new();
+        while let Some(t) = ua.poll_transmit() {
+            assert_eq!(t.dst, registrar());
+            v.push((t.transport, parse(&t)));
+        }
+        v
+    }
+
+    #[test]
+    fn registrar_uris_name_their_transport_and_default_port() {
+        use fd_voice::sip::ua::{RegistrarUri, Transport};
+        let p = |s: &str| s.parse::<RegistrarUri>();
+        let u = p("sips:pbx.lan").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("pbx.lan", 5061, Transport::Tls)
+        );
+        let u = p("sip:pbx.lan;transport=TLS").unwrap();
+        assert_eq!((u.port, u.transport), (5061, Transport::Tls));
+        let u = p("sip:192.0.2.10:5070;transport=tcp").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("192.0.2.10", 5070, Transport::Tcp)
+        );
+        let u = p("sip:[2001:db8::1]").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.transport),
+            ("2001:db8::1", 5060, Transport::Udp)
+        );
+        assert!(p("pbx.lan").is_err());
+        assert!(p("sip:pbx.lan;transport=sctp")
+            .unwrap_err()
+            .contains("sctp"));
+        assert!(p("sips:pbx.lan;transport=udp").is_err());
+        assert!(p("sip:250@pbx.lan").unwrap_err().contains("user"));
+    }
+
+    #[test]
+    fn register_to_a_tls_registrar_goes_over_tls_without_retransmissions() {
+        use fd_voice::sip::ua::Transport;
+        let (mut ua, t0) = (tls_reg_ua(), Instant::now());
+        ua.start(t0);
+        let (tp, r1) = sent_with_transport(&mut ua).remove(0);
+        assert_eq!(tp, Transport::Tls);
+        let via = r1.header("Via").unwrap();
+        assert!(via.starts_with("SIP/2.0/TLS 127.0.0.2:5081;"), "{via}");
+        assert!(via.contains(";alias"), "{via}");
+        assert_eq!(
+            r1.header("Contact"),
+            Some("<sip:frontdesk@127.0.0.2:5081;transport=tls>")
+        );
+        assert_eq!(ua.tls_server_name(registrar()), Some("pbx.lan"));
+        // Reliable transport: Timer E never fires; only Timer F is left.
+        assert_eq!(ua.next_timeout(), Some(t0 + Duration::from_secs(32)));
+        ua.on_timeout(t0 + Duration::from_secs(10));
+        assert!(ua.poll_transmit().is_none(), "no retransmission over TLS");
+
+        // The challenge comes back over the connection; the answer goes the same way.
+        ua.on_stream(t0, registrar(), Transport::Tls, &reply(&r1, 401, CHALLENGE));
+        let (tp, r2) = sent_with_transport(&mut ua).remove(0);
+        assert_eq!(tp, Transport::Tls);
+        assert!(r2.header("Authorization").is_some());
+        ua.on_stream(
+            t0,
+            registrar(),
+            Transport::Tls,
+            &reply(
+                &r2,
+                200,
+                "Contact: <sip:frontdesk@127.0.0.2:5081;transport=tls>;expires=120\r\n",
+            ),
+        );
+        assert_eq!(ua.poll_event(), Some(UaEvent::Registered { expires: 120 }));
+    }
+
+    #[test]
+    fn tls_connect_failure_backs_off_like_any_failure() {
+        use fd_voice::sip::ua::Transport;
+        let (mut ua, t0) = (tls_reg_ua(), Instant::now());
+        ua.start(t0);
+        sent_with_transport(&mut ua);
+        // The driver could not connect (refused, bad certificate): fail now, not at Timer F.
+        let t1 = t0 + Duration::from_secs(1);
+        ua.on_transport_error(t1, registrar(), Transport::Tls);
+        assert_eq!(
+            ua.poll_event(),
+            Some(UaEvent::RegistrationFailed { status: 503 })
+        );
+        let (at, r) = next_send(&mut ua, t0 + Duration::from_secs(60)).expect("retry");
+        assert_eq!(at, t1 + Duration::from_secs(5));
+        assert!(r.header("Via").unwrap().starts_with("SIP/2.0/TLS "));
+        ua.on_transport_error(at, registrar(), Transport::Tls);
+        assert_eq!(
+            ua.poll_event(),
+            Some(UaEvent::RegistrationFailed { status: 503 })
+        );
+        let (at2, _) = next_send(&mut ua, t0 + Duration::from_secs(60)).expect("retry");
+        assert_eq!(at2, at + Duration::from_secs(10), "backoff doubles");
+        // An error on some other connection leaves the registration alone.
+        ua.on_transport_error(at2, "127.0.0.9:5061".parse().unwrap(), Transport::Tls);
+        assert_eq!(ua.poll_event(), None);
+    }
+
+    #[test]
+    fn losing_the_registration_connection_registers_again_soon() {
+        use fd_voice::sip::ua::Transport;
+        let (mut ua, t0) = (tls_reg_ua(), Instant::now());
+        ua.start(t0);
+        let (_, r1) = sent_with_transport(&mut ua).remove(0);
+        ua.on_stream(
+            t0,
+            registrar(),
+            Transport::Tls,
+            &reply(&r1, 200, "Expires: 600\r\n"),
+        );
+        assert_eq!(ua.poll_event(), Some(UaEvent::Registered { expires: 600 }));
+        // The PBX (or a NAT) drops the connection well before the refresh at 480 s.
+        let t1 = t0 + Duration::from_secs(100);
+        ua.on_transport_error(t1, registrar(), Transport::Tls);
+        assert_eq!(
+            ua.poll_event(),
+            None,
+            "still registered until proven otherwise"
+        );
+        let (at, _) = next_send(&mut ua, t0 + Duration::from_secs(600)).expect("re-register");
+        assert_eq!(at, t1 + Duration::from_secs(1));
+    }
 }
 
 #[test]
@@ -974,6 +1124,94 @@ fn tls_peer_gets_tls_contact_and_via_and_is_never_sent_in_clear() {
     assert_eq!(bye.transport, Transport::Tls);
     let via = parse(&bye).header("Via").unwrap().to_string();
     assert!(via.starts_with("SIP/2.0/TLS 127.0.0.2:5081;"), "{via}");
+}
+
+#[test]
+fn tls_dialog_whose_connection_is_gone_reconnects_to_the_contact() {
+    use fd_voice::sip::ua::Transport;
+    let cfg = UaConfig {
+        contact_host: "127.0.0.2".into(),
+        contact_port: 5080,
+        tls_port: Some(5081),
+        ..UaConfig::default()
+    };
+    // The PBX's connection comes from an ephemeral port; its Contact names its TLS listener.
+    let pbx_conn: SocketAddr = "127.0.0.1:41234".parse().unwrap();
+    let (mut ua, mut c, t0) = (Ua::new(cfg, 7), Caller::new("tlsre"), Instant::now());
+    let inv = String::from_utf8(c.invite())
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        .replace(
+            "<sip:caller@127.0.0.1:5070>",
+            "<sip:caller@127.0.0.1:5071;transport=tls>",
+        );
+    ua.on_stream(t0, pbx_conn, Transport::Tls, inv.as_bytes());
+    let UaEvent::IncomingCall { call, .. } = ua.poll_event().unwrap() else {
+        panic!()
+    };
+    ua.answer(t0, call, "127.0.0.2:30000".parse().unwrap())
+        .unwrap();
+    let mut ok = None;
+    while let Some(t) = ua.poll_transmit() {
+        assert_eq!((t.dst, t.transport), (pbx_conn, Transport::Tls));
+        ok = Some(parse(&t));
+    }
+    c.to_tag = ok.unwrap().to().unwrap().tag().map(str::to_string);
+    ua.on_stream(t0, pbx_conn, Transport::Tls, &c.ack_2xx());
+    assert_eq!(ua.poll_event(), Some(UaEvent::Established { call }));
+
+    // While the connection is up, a REFER goes over it.
+    ua.transfer(t0, call, "sip:200@pbx.lan").unwrap();
+    let refer = ua.poll_transmit().unwrap();
+    assert_eq!((refer.dst, refer.transport), (pbx_conn, Transport::Tls));
+    // The connection closes before the answer (it may have taken the REFER with it): the REFER
+    // goes again over a new TLS connection to the Contact, checked against the Contact's host.
+    ua.on_transport_error(t0, pbx_conn, Transport::Tls);
+    let again = ua.poll_transmit().unwrap();
+    let contact: SocketAddr = "127.0.0.1:5071".parse().unwrap();
+    assert_eq!((again.dst, again.transport), (contact, Transport::Tls));
+    assert_eq!(again.data, refer.data, "a retransmission: same branch");
+    assert_eq!(ua.tls_server_name(contact), Some("127.0.0.1"));
+    assert_eq!(ua.poll_event(), None, "the transfer is still pending");
+    let r = parse(&refer);
+    ua.on_stream(
+        t0,
+        contact,
+        Transport::Tls,
+        format!(
+            "SIP/2.0 603 Declined\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: tlsre\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+            r.header("Via").unwrap(),
+            r.header("From").unwrap(),
+            r.header("To").unwrap(),
+            r.header("CSeq").unwrap()
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(
+        ua.poll_event(),
+        Some(UaEvent::TransferResult {
+            ok: false,
+            status: 603,
+            ..
+        })
+    ));
+
+    // The BYE uses the new connection, with our TLS Via.
+    ua.hangup(t0, call).unwrap();
+    let bye = ua.poll_transmit().unwrap();
+    assert_eq!((bye.dst, bye.transport), (contact, Transport::Tls));
+    assert!(parse(&bye)
+        .header("Via")
+        .unwrap()
+        .starts_with("SIP/2.0/TLS 127.0.0.2:5081;"));
+    // That connection dies and cannot be reopened: one resend, then the dialog ends at once
+    // rather than after Timer F.
+    ua.on_transport_error(t0, contact, Transport::Tls);
+    assert_eq!(ua.poll_transmit().map(|t| t.dst), Some(contact));
+    assert_eq!(ua.dialog_count(), 1);
+    ua.on_transport_error(t0, contact, Transport::Tls);
+    assert_eq!(ua.dialog_count(), 0);
+    assert!(ua.poll_transmit().is_none());
 }
 
 mod rate_limit {

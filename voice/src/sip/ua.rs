@@ -9,11 +9,14 @@
 //! Flood protection: sources outside the allow-list get nothing, and new requests outside a
 //! dialog are limited per source IP by a token bucket on the injected clock ([`RateLimit`]).
 //! Transport: the core only learns "this came over TCP/TLS from src" ([`Ua::on_stream`]) and
-//! answers the same way ([`Transmit::transport`]).
+//! answers the same way ([`Transmit::transport`]). It also says how to reach the registrar
+//! ([`UaConfig::registrar_transport`]); the driver owns connections, opens one when a transmit
+//! needs it, and reports failures and closes with [`Ua::on_transport_error`].
 //!
 //! Routing simplification (documented for operators): requests inside a dialog are sent to the
 //! address the INVITE came from. On a LAN with one PBX (or a record-routing proxy) that is the next
-//! hop; we never resolve host names.
+//! hop; we never resolve host names. Exception: a TLS dialog whose connection has closed goes to
+//! its first Route or remote Contact over a new TLS connection (never in clear).
 
 use super::digest::{self, Challenge};
 use super::message::{
@@ -21,7 +24,7 @@ use super::message::{
     StartLine, Uri, Via,
 };
 use super::sdp::{self, Negotiated};
-use super::transaction::{ClientTimer, ClientTx, ServerTimer, ServerTx};
+use super::transaction::{ClientState, ClientTimer, ClientTx, ServerTimer, ServerTx};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, VecDeque};
@@ -120,6 +123,72 @@ pub struct UaConfig {
     pub tls_port: Option<u16>,
     /// Per-source limit on new requests outside dialogs (None: unlimited).
     pub rate_limit: Option<RateLimit>,
+    /// How REGISTER reaches the registrar (see [`RegistrarUri`]): over TCP or TLS the driver
+    /// opens the connection, and the PBX may send its INVITEs back over it.
+    pub registrar_transport: Transport,
+}
+
+/// A registrar URI from the configuration (`sip:pbx.lan`, `sips:pbx.lan`,
+/// `sip:192.0.2.10:5070;transport=tcp`): where REGISTER goes and over what. `sips:` means TLS; we
+/// still send `sip:` URIs over it with `;transport=tls` in our Contact, which every PBX we know
+/// accepts (RFC 3261 §26.2.1 would otherwise oblige a `sips:` Contact and TLS on every hop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrarUri {
+    /// Host name or IP literal (without brackets): the REGISTER domain and the TLS server name.
+    pub host: String,
+    /// The port given, else 5061 for TLS and 5060 otherwise (RFC 3261 §19.1.2).
+    pub port: u16,
+    pub transport: Transport,
+}
+
+impl std::str::FromStr for RegistrarUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RegistrarUri, String> {
+        let uri = Uri::parse(s.trim()).map_err(|_| {
+            format!("'{s}' is not a SIP URI (expected e.g. sip:pbx.example.lan or sips:pbx.example.lan)")
+        })?;
+        if !uri.is_sip() {
+            return Err(format!(
+                "'{s}' must be a sip: or sips: URI, e.g. sip:pbx.example.lan"
+            ));
+        }
+        if uri.user.is_some() {
+            return Err(format!("'{s}' names a user: give the registrar only, e.g. sip:pbx.example.lan (the extension goes in `user`)"));
+        }
+        let param = uri
+            .param("transport")
+            .map(|v| v.unwrap_or("").to_ascii_lowercase());
+        let transport = match (uri.scheme.as_str(), param.as_deref()) {
+            ("sips", None | Some("tls") | Some("tcp")) => Transport::Tls,
+            ("sips", Some(_)) => {
+                return Err(format!(
+                "'{s}': a sips: registrar is reached over TLS only; drop the transport parameter"
+            ))
+            }
+            (_, None | Some("udp")) => Transport::Udp,
+            (_, Some("tcp")) => Transport::Tcp,
+            (_, Some("tls")) => Transport::Tls,
+            (_, Some(t)) => {
+                return Err(format!(
+                    "'{s}': transport={t} is not supported (use udp, tcp or tls)"
+                ))
+            }
+        };
+        let port = uri.port.unwrap_or(if transport == Transport::Tls {
+            5061
+        } else {
+            5060
+        });
+        Ok(RegistrarUri {
+            host: uri
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            transport,
+        })
+    }
 }
 
 /// A token bucket per source IP for requests that start something new (INVITE, OPTIONS,
@@ -218,6 +287,7 @@ impl Default for UaConfig {
             codecs: sdp::Codec::DEFAULT_PREFERENCE.to_vec(),
             tls_port: None,
             rate_limit: Some(RateLimit::default()),
+            registrar_transport: Transport::Udp,
         }
     }
 }
@@ -304,7 +374,8 @@ pub struct Transmit {
     pub transport: Transport,
 }
 
-/// How a message travels. TCP and TLS messages go over the connection the peer opened.
+/// How a message travels. TCP and TLS messages go over the connection to that address (the
+/// peer's, or one the driver opens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     Udp,
@@ -411,6 +482,10 @@ struct Registration {
     tried_nonce: Option<String>,
     failures: u32,
     unregistering: bool,
+    /// When the registrar last accepted us, and how many times in a row the connection carrying
+    /// that binding was lost soon after (over TCP/TLS the PBX may reach us only through it).
+    registered_at: Option<Instant>,
+    flow_losses: u32,
 }
 
 struct ServerEntry {
@@ -421,6 +496,10 @@ struct ServerEntry {
 struct ClientEntry {
     tx: ClientTx,
     purpose: Purpose,
+    transport: Transport,
+    /// The request, kept for one resend over a new connection (see `on_transport_error`).
+    request: Vec<u8>,
+    resent: bool,
 }
 
 pub struct Ua {
@@ -438,6 +517,8 @@ pub struct Ua {
     stream_peers: HashMap<SocketAddr, Transport>,
     /// Rate-limit state per source IP.
     buckets: HashMap<IpAddr, Bucket>,
+    /// TLS server names of the dialog peers we reconnect to (see [`Ua::tls_server_name`]).
+    tls_names: HashMap<SocketAddr, String>,
 }
 
 /// Server transaction key (RFC 3261 §17.2.3; RFC 2543 fallback when the branch lacks the cookie).
@@ -521,10 +602,13 @@ impl Ua {
             tried_nonce: None,
             failures: 0,
             unregistering: false,
+            registered_at: None,
+            flow_losses: 0,
         });
         Ua {
             stream_peers: HashMap::new(),
             buckets: HashMap::new(),
+            tls_names: HashMap::new(),
             reg,
             cfg,
             rng,
@@ -594,12 +678,21 @@ impl Ua {
     fn send_register(&mut self, now: Instant) {
         let branch = format!("z9hG4bK{}", self.token());
         let cnonce = self.token();
-        let (user, host, port, ua) = (
-            self.cfg.user.clone(),
+        let transport = self.cfg.registrar_transport;
+        let (host, port, ua) = (
             self.cfg.contact_host.clone(),
-            self.cfg.contact_port,
+            self.local_port(transport),
             self.cfg.user_agent.clone(),
         );
+        let contact = self.contact_with(transport);
+        let tp = transport.via_token();
+        // RFC 5923: asks a registrar that supports it to send its requests to us over this
+        // connection (we may have no listener it can reach).
+        let alias = if transport == Transport::Udp {
+            ""
+        } else {
+            ";alias"
+        };
         let Some(r) = &mut self.reg else { return };
         r.cseq += 1;
         r.in_flight = true;
@@ -610,14 +703,14 @@ impl Ua {
         let mut m = Message::request(Method::Register, ruri);
         m.push(
             "Via",
-            format!("SIP/2.0/UDP {host}:{port};branch={branch};rport"),
+            format!("SIP/2.0/{tp} {host}:{port};branch={branch};rport{alias}"),
         );
         m.push("Max-Forwards", "70");
         m.push("From", format!("{aor};tag={}", r.from_tag));
         m.push("To", aor);
         m.push("Call-ID", r.call_id.clone());
         m.push("CSeq", format!("{} REGISTER", r.cseq));
-        m.push("Contact", format!("<sip:{user}@{host}:{port}>"));
+        m.push("Contact", contact);
         m.push("Expires", r.expires.to_string());
         m.push("Allow", ALLOW);
         m.push("User-Agent", ua);
@@ -643,7 +736,7 @@ impl Ua {
             r.tried_nonce = Some(c.nonce.clone());
         }
         let dst = r.cfg.registrar;
-        self.start_client(now, m, dst, &branch, Purpose::Register);
+        self.start_client(now, m, dst, transport, &branch, Purpose::Register);
     }
 
     fn registration_failed(&mut self, now: Instant, status: u16) {
@@ -671,9 +764,12 @@ impl Ua {
                 if r.unregistering {
                     return;
                 }
+                let our_port = match (self.cfg.registrar_transport, self.cfg.tls_port) {
+                    (Transport::Tls, Some(p)) => p,
+                    _ => self.cfg.contact_port,
+                };
                 let contact_expires = resp.contacts().into_iter().find_map(|c| {
-                    let ours = c.uri.host == self.cfg.contact_host
-                        && c.uri.port == Some(self.cfg.contact_port);
+                    let ours = c.uri.host == self.cfg.contact_host && c.uri.port == Some(our_port);
                     ours.then(|| {
                         c.param("expires")
                             .flatten()
@@ -686,6 +782,7 @@ impl Ua {
                     .and_then(|e| e.trim().parse::<u32>().ok());
                 let granted = contact_expires.or(header_expires).unwrap_or(r.expires);
                 r.failures = 0;
+                r.registered_at = Some(now);
                 // Refresh at 80% of the lifetime (at least 5 s ahead) so a lost REGISTER can be retried.
                 let refresh = (u64::from(granted) * 4 / 5).max(5);
                 r.next_at = Some(now + std::time::Duration::from_secs(refresh));
@@ -727,11 +824,15 @@ impl Ua {
         format!("{:016x}", self.rng.gen::<u64>())
     }
 
-    /// How to reach `peer`: over its open connection; else TLS if a dialog with it came over TLS
-    /// (the driver drops what it cannot send securely); else UDP.
+    /// How to reach `peer`: over its open connection; else the registrar's transport for the
+    /// registrar; else TLS if a dialog with it came over TLS (the driver reconnects, never sends
+    /// it in clear); else UDP.
     fn transport_to(&self, peer: SocketAddr) -> Transport {
         if let Some(t) = self.stream_peers.get(&peer) {
             return *t;
+        }
+        if self.reg.as_ref().is_some_and(|r| r.cfg.registrar == peer) {
+            return self.cfg.registrar_transport;
         }
         if self
             .calls
@@ -775,7 +876,10 @@ impl Ua {
     /// Our Contact for a peer: with `;transport=tcp`/`tls` (and the TLS port) when it talks to us
     /// over a stream, so its in-dialog requests come back the same way.
     fn contact_for(&self, peer: SocketAddr) -> String {
-        let t = self.transport_to(peer);
+        self.contact_with(self.transport_to(peer))
+    }
+
+    fn contact_with(&self, t: Transport) -> String {
         let param = match t {
             Transport::Udp => return self.contact(),
             Transport::Tcp => "tcp",
@@ -845,9 +949,109 @@ impl Ua {
     }
 
     /// The connection from/to `peer` closed; later messages to it go over UDP, except in a dialog
-    /// that came over TLS (those are never sent in clear).
+    /// that came over TLS (those are never sent in clear). The endpoint reports closes with
+    /// [`Ua::on_transport_error`], which also fails the transactions waiting on it.
     pub fn on_connection_closed(&mut self, peer: SocketAddr) {
         self.stream_peers.remove(&peer);
+    }
+
+    /// The `transport` connection to `peer` failed to open or has closed (the driver reports
+    /// both). Our transactions still waiting on it fail at once as a transport error (503, RFC
+    /// 3261 §8.1.3.1) instead of waiting for Timer F: a REGISTER backs off, a BYE ends the
+    /// dialog, a REFER reports a failed transfer (a TLS dialog's BYE or REFER first goes once
+    /// more over a new connection to the dialog's next hop). If it carried our registration, the PBX may
+    /// only have been able to reach us through it, so we register again soon (RFC 5626 §4.4.1),
+    /// backing off if connections keep dying young.
+    pub fn on_transport_error(&mut self, now: Instant, peer: SocketAddr, transport: Transport) {
+        if self.stream_peers.get(&peer) == Some(&transport) {
+            self.stream_peers.remove(&peer);
+        }
+        let failed: Vec<String> = self
+            .client
+            .iter()
+            .filter(|(_, e)| {
+                // Only those still waiting for a final response (a completed one is just
+                // lingering for Timer K).
+                e.tx.dst == peer
+                    && e.transport == transport
+                    && matches!(e.tx.state, ClientState::Trying | ClientState::Proceeding)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut reg_failed = false;
+        for k in failed {
+            let Some(e) = self.client.remove(&k) else {
+                continue;
+            };
+            if let (Purpose::Bye(cref) | Purpose::Refer(cref), false, Transport::Tls) =
+                (&e.purpose, e.resent, transport)
+            {
+                // A connection that closes as our BYE/REFER goes out loses it: send it once
+                // more over a new connection to the dialog's next hop (same branch: to the
+                // peer it is a retransmission).
+                if let Some(dst) = self.dialog_next_hop(*cref, transport) {
+                    let tx = ClientTx::new(now, false, e.request.clone(), dst, true);
+                    self.out.push_back(Transmit {
+                        dst,
+                        data: e.request.clone(),
+                        transport,
+                    });
+                    self.client.insert(
+                        k,
+                        ClientEntry {
+                            tx,
+                            resent: true,
+                            ..e
+                        },
+                    );
+                    continue;
+                }
+            }
+            match e.purpose {
+                Purpose::Register => reg_failed = true,
+                Purpose::Bye(cref) => {
+                    self.calls.remove(&cref);
+                }
+                Purpose::Refer(cref) => {
+                    if let Some(c) = self.calls.get_mut(&cref) {
+                        c.transfer_pending = false;
+                        self.events.push_back(UaEvent::TransferResult {
+                            call: cref,
+                            ok: false,
+                            status: 503,
+                        });
+                    }
+                }
+            }
+        }
+        if reg_failed {
+            self.registration_failed(now, 503);
+            return;
+        }
+        let reg_transport = self.cfg.registrar_transport;
+        let Some(r) = self.reg.as_mut() else { return };
+        if r.cfg.registrar != peer
+            || reg_transport != transport
+            || transport == Transport::Udp
+            || r.in_flight
+            || r.unregistering
+        {
+            return;
+        }
+        let Some(since) = r.registered_at.take() else {
+            return; // not registered over this connection: the retry schedule stands
+        };
+        if now.saturating_duration_since(since) >= std::time::Duration::from_secs(60) {
+            r.flow_losses = 0;
+        }
+        let delay = 1u64 << r.flow_losses.min(8); // 1 s, 2 s, 4 s ... 256 s
+        r.flow_losses += 1;
+        let at = now + std::time::Duration::from_secs(delay);
+        r.next_at = Some(r.next_at.map_or(at, |t| t.min(at)));
+        tracing::info!(
+            retry_in_s = delay,
+            "connection to the registrar closed; registering again"
+        );
     }
 
     pub fn on_datagram(&mut self, now: Instant, src: SocketAddr, data: &[u8]) {
@@ -1562,7 +1766,11 @@ impl Ua {
         for e in self.client.values_mut() {
             while let Some(t) = e.tx.poll(now) {
                 match t {
-                    ClientTimer::Retransmit(b) => sends.push((e.tx.dst, b)),
+                    ClientTimer::Retransmit(b) => self.out.push_back(Transmit {
+                        dst: e.tx.dst,
+                        data: b,
+                        transport: e.transport,
+                    }),
                     ClientTimer::Timeout => client_timeouts.push(match e.purpose {
                         Purpose::Bye(c) => Some((c, true)),
                         Purpose::Refer(c) => Some((c, false)),
@@ -1697,14 +1905,16 @@ impl Ua {
         Ok(())
     }
 
+    /// Builds an in-dialog request; also returns where it goes and how.
     fn dialog_request(
         &mut self,
         cref: CallRef,
         method: Method,
-    ) -> Option<(Message, SocketAddr, String)> {
+    ) -> Option<(Message, SocketAddr, Transport, String)> {
         let branch = format!("z9hG4bK{}", self.token());
         let peer = self.calls.get(&cref)?.peer;
         let transport = self.transport_to(peer);
+        let dst = self.dialog_next_hop(cref, transport)?;
         let (contact, tp) = (self.contact_for(peer), transport.via_token());
         let (host, port, ua) = (
             self.cfg.contact_host.clone(),
@@ -1728,14 +1938,66 @@ impl Ua {
         }
         m.push("Contact", contact);
         m.push("User-Agent", ua);
-        Some((m, c.peer, branch))
+        Some((m, dst, transport, branch))
     }
 
+    /// Where an in-dialog request goes: the connection the dialog's requests came over while it is
+    /// open (or UDP to their source). A TLS dialog whose connection is gone needs a new one, and
+    /// the PBX's side of the old one was an ephemeral port: connect to the first Route, else the
+    /// remote Contact (RFC 3261 §12.2.1.1), when that names an IP; else the source IP on the
+    /// URI's port. Host names are not resolved (see the module notes).
+    fn dialog_next_hop(&mut self, cref: CallRef, transport: Transport) -> Option<SocketAddr> {
+        let c = self.calls.get(&cref)?;
+        if transport != Transport::Tls || self.stream_peers.contains_key(&c.peer) {
+            return Some(c.peer);
+        }
+        let target = c
+            .route_set
+            .first()
+            .and_then(|r| NameAddr::parse(r).ok())
+            .map(|na| na.uri)
+            .unwrap_or_else(|| c.remote_target.clone());
+        let port = target.port.unwrap_or(5061);
+        let dst = match ip_literal(&target.host) {
+            Some(ip) => SocketAddr::new(ip, port),
+            None => SocketAddr::new(c.peer.ip(), port),
+        };
+        let host = target.host.trim_start_matches('[').trim_end_matches(']');
+        if self.tls_names.len() >= 64 {
+            self.tls_names.clear(); // a cache: names are recomputed on the next request
+        }
+        self.tls_names.insert(dst, host.to_string());
+        Some(dst)
+    }
+
+    /// The name to verify the certificate of a TLS peer at `dst` against: the registrar's host
+    /// for the registrar, the Route/Contact host for a dialog peer we reconnect to. `None`: the
+    /// driver uses the IP address.
+    pub fn tls_server_name(&self, dst: SocketAddr) -> Option<&str> {
+        if let Some(r) = self.reg.as_ref().filter(|r| r.cfg.registrar == dst) {
+            let d = r.cfg.domain.as_str();
+            // `domain` may carry a port (`pbx.lan:5061`, `[::1]:5061`): the name is the host.
+            let host = match d.rsplit_once(':') {
+                Some((h, p))
+                    if p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']')) =>
+                {
+                    h
+                }
+                _ => d,
+            };
+            return Some(host.trim_start_matches('[').trim_end_matches(']'));
+        }
+        self.tls_names.get(&dst).map(String::as_str)
+    }
+
+    /// Starts a client transaction over `transport` (reliable ones get no Timer A/E
+    /// retransmissions, RFC 3261 §17.1.1.2 and §17.1.2.2).
     fn start_client(
         &mut self,
         now: Instant,
         m: Message,
         dst: SocketAddr,
+        transport: Transport,
         branch: &str,
         purpose: Purpose,
     ) {
@@ -1746,22 +2008,34 @@ impl Ua {
             method == Method::Invite,
             bytes.clone(),
             dst,
-            self.is_reliable(dst),
+            transport != Transport::Udp,
         );
-        self.client
-            .insert(format!("{branch}|{method}"), ClientEntry { tx, purpose });
-        self.send(dst, bytes);
+        self.client.insert(
+            format!("{branch}|{method}"),
+            ClientEntry {
+                tx,
+                purpose,
+                transport,
+                request: bytes.clone(),
+                resent: false,
+            },
+        );
+        self.out.push_back(Transmit {
+            dst,
+            data: bytes,
+            transport,
+        });
     }
 
     fn send_bye(&mut self, now: Instant, cref: CallRef) {
-        let Some((m, dst, branch)) = self.dialog_request(cref, Method::Bye) else {
+        let Some((m, dst, transport, branch)) = self.dialog_request(cref, Method::Bye) else {
             return;
         };
         if let Some(c) = self.calls.get_mut(&cref) {
             c.state = CallState::Terminating;
             c.pending_bye = false;
         }
-        self.start_client(now, m, dst, &branch, Purpose::Bye(cref));
+        self.start_client(now, m, dst, transport, &branch, Purpose::Bye(cref));
     }
 
     /// Blind transfer (RFC 3515): REFER with `Refer-To: <target>`; the outcome arrives as
@@ -1775,7 +2049,7 @@ impl Ua {
         if c.transfer_pending {
             return Err(UaError::TransferPending);
         }
-        let (mut m, dst, branch) = self
+        let (mut m, dst, transport, branch) = self
             .dialog_request(cref, Method::Refer)
             .ok_or(UaError::UnknownCall)?;
         m.push("Refer-To", format!("<{target_uri}>"));
@@ -1786,7 +2060,7 @@ impl Ua {
         if let Some(c) = self.calls.get_mut(&cref) {
             c.transfer_pending = true;
         }
-        self.start_client(now, m, dst, &branch, Purpose::Refer(cref));
+        self.start_client(now, m, dst, transport, &branch, Purpose::Refer(cref));
         Ok(())
     }
 }

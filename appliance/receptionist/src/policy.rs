@@ -1803,7 +1803,8 @@ impl Receptionist {
         if self.c.topic.is_none() && self.c.notes.is_empty() {
             return;
         }
-        if self.c.callback.is_none() && !self.c.callback_declined {
+        // Whatever number we failed to get, the caller id is something staff can call back.
+        if self.c.callback.is_none() {
             self.c.callback = self.caller_phone.clone();
         }
         if let Err(e) = self.save_message(tools, t) {

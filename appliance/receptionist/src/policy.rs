@@ -1,6 +1,6 @@
 //! The call state machine. See the crate docs for the invariants.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::facts::PracticeFacts;
@@ -709,6 +709,18 @@ impl Receptionist {
                 false
             }
             Await::Offer => {
+                // "Tuesday works" after offers on several days means the offered Tuesday, not
+                // the nearest one.
+                if ut.times.is_empty() && ut.dates.len() == 1 && !self.c.offers.iter().any(|o| o.start_local.date() == ut.dates[0]) {
+                    let wd = ut.dates[0].weekday();
+                    let on_day: Vec<SlotOffer> = self.c.offers.iter().filter(|o| o.start_local.date().weekday() == wd).cloned().collect();
+                    if on_day.len() == 1 {
+                        self.c.chosen = Some(on_day[0].clone());
+                        self.merge_non_schedule(ut);
+                        self.advance(now, tools, t);
+                        return true;
+                    }
+                }
                 if let Some(i) = self.pick_offer(ut) {
                     self.c.chosen = Some(self.c.offers[i].clone());
                     self.merge_non_schedule(ut);
@@ -757,6 +769,19 @@ impl Receptionist {
                 self.c.rejections += 1;
                 self.not_suitable(now, tools, t);
                 true
+            }
+            Await::ApptType if ut.kind.is_none() && !ut.has_schedule_info() => {
+                // "The first one" / "the second": a pick from the list we just read out.
+                let types = self.offered_types();
+                match u::extract_choice(&ut.toks, types.len()) {
+                    Some(i) => {
+                        self.c.kind = Some(types[i].clone());
+                        self.merge_non_schedule(ut);
+                        self.advance(now, tools, t);
+                        true
+                    }
+                    None => false,
+                }
             }
             Await::Dob => {
                 if let Some(d) = ut.dob {
@@ -1227,6 +1252,17 @@ impl Receptionist {
         tools.find_slots(&q)
     }
 
+    /// The visit types a caller may book by phone, as listed when we ask (emergencies are triaged,
+    /// not chosen from a list).
+    fn offered_types(&self) -> Vec<String> {
+        self.facts
+            .appointment_types
+            .iter()
+            .filter(|t| t.bookable_by_phone && !t.name.to_lowercase().contains("emergency"))
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
     fn full_name(&self) -> String {
         match (&self.c.first, &self.c.last) {
             (Some(f), Some(l)) => format!("{f} {l}"),
@@ -1250,13 +1286,7 @@ impl Receptionist {
             }
         }
         if self.c.kind.is_none() {
-            let names: Vec<String> = self
-                .facts
-                .appointment_types
-                .iter()
-                .filter(|t| t.bookable_by_phone && !t.name.to_lowercase().contains("emergency"))
-                .map(|t| say::with_article(&t.name))
-                .collect();
+            let names: Vec<String> = self.offered_types().iter().map(|t| say::with_article(t)).collect();
             let q = format!("What kind of visit would you like: {}?", say::list_or(&names));
             self.ask(t, Await::ApptType, q);
             return;

@@ -942,6 +942,9 @@ pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
         }
         i += 1;
     }
+    if found.is_none() {
+        found = name_here(&toks, &lower);
+    }
     if found.is_some() || !expect_name {
         return found;
     }
@@ -953,6 +956,29 @@ pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
         let first = parts.remove(0);
         let last = if parts.is_empty() { None } else { Some(parts.join(" ")) };
         return Some(PersonName { first, last });
+    }
+    None
+}
+
+/// "Robert Chen here." / "Hi, Maria Lopez speaking": a capitalised name at the start of a
+/// sentence followed by "here" or "speaking" (capitals, because the recogniser writes names so
+/// and "somebody here" is not a name).
+fn name_here(toks: &[Tok], lower: &[String]) -> Option<PersonName> {
+    const OPENERS: &[&str] = &["hi", "hello", "hey", "yes", "yeah", "oh", "um", "uh"];
+    let capital = |t: &Tok| t.w.chars().next().is_some_and(char::is_uppercase) && is_name_word(&t.w);
+    for i in 0..toks.len() {
+        let starts = i == 0 || toks[i - 1].boundary || OPENERS.contains(&lower[i - 1].as_str());
+        if !starts {
+            continue;
+        }
+        for n in [2usize, 3] {
+            let Some(words) = toks.get(i..i + n) else { break };
+            if words.iter().all(capital) && matches!(lower.get(i + n).map(String::as_str), Some("here") | Some("speaking")) && !words[..n - 1].iter().any(|t| t.boundary) {
+                let mut parts: Vec<String> = words.iter().map(|t| cap(&t.w)).collect();
+                let first = parts.remove(0);
+                return Some(PersonName { first, last: Some(parts.join(" ")) });
+            }
+        }
     }
     None
 }
@@ -1171,7 +1197,8 @@ pub enum AppointmentKind {
 
 pub fn appointment_type_hint(toks: &[Tok]) -> Option<AppointmentKind> {
     let ws = words(toks);
-    if has_any(&ws, &["cleaning", "cleanings", "checkup", "check", "hygiene", "hygienist", "exam", "polish"]) && !has_seq(&ws, &["new", "patient", "exam"]) {
+    let teeth_cleaned = has_any(&ws, &["teeth", "tooth"]) && has_any(&ws, &["cleaned", "clean"]);
+    if (teeth_cleaned || has_any(&ws, &["cleaning", "cleanings", "checkup", "check", "hygiene", "hygienist", "exam", "polish"])) && !has_seq(&ws, &["new", "patient", "exam"]) {
         return Some(AppointmentKind::Cleaning);
     }
     if has_any(&ws, &["consultation", "consult", "consultations"]) {

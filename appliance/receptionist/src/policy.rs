@@ -714,8 +714,14 @@ impl Receptionist {
                 if ut.times.is_empty() && ut.dates.len() == 1 && !self.c.offers.iter().any(|o| o.start_local.date() == ut.dates[0]) {
                     let wd = ut.dates[0].weekday();
                     let on_day: Vec<SlotOffer> = self.c.offers.iter().filter(|o| o.start_local.date().weekday() == wd).cloned().collect();
-                    if on_day.len() == 1 {
-                        self.c.chosen = Some(on_day[0].clone());
+                    // One offer that day, or "the earliest" of several.
+                    let pick = match on_day.len() {
+                        1 => Some(0),
+                        n if n > 1 => u::extract_choice(&ut.toks, n),
+                        _ => None,
+                    };
+                    if let Some(i) = pick {
+                        self.c.chosen = Some(on_day[i].clone());
                         self.merge_non_schedule(ut);
                         self.advance(now, tools, t);
                         return true;

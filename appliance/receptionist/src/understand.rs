@@ -256,6 +256,14 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
     while i < ws.len() {
         let w = ws[i];
         let prev = if i > 0 { ws[i - 1] } else { "" };
+        // "3/12" (month/day, as written in the US)
+        if let Some((m, d)) = w.split_once('/').and_then(|(m, d)| Some((m.parse::<u32>().ok()?, d.parse::<u32>().ok()?))) {
+            if (1..=12).contains(&m) && (1..=31).contains(&d) {
+                out.push(DateSpec::MonthDay { month: m, day: d });
+                i += 1;
+                continue;
+            }
+        }
         // "March 5th" / "March fifth" / "March 5"
         if let Some(m) = month_word(w) {
             // "may" is also a verb: require a day right after it.
@@ -363,7 +371,8 @@ pub fn extract_range(toks: &[Tok], today: NaiveDate, asap_days: i64) -> Option<(
     if has_seq(&ws, &["this", "week"]) || has_seq(&ws, &["later", "in", "the", "week"]) {
         return Some((today, monday_next - Duration::days(1)));
     }
-    if has_seq(&ws, &["as", "soon", "as"]) || has_any(&ws, &["asap", "soonest", "anytime", "whenever"]) || has_seq(&ws, &["first", "available"]) {
+    let next_opening = has_any(&ws, &["available", "opening", "openings"]) && has_any(&ws, &["next", "first", "earliest", "soonest"]);
+    if has_seq(&ws, &["as", "soon", "as"]) || has_any(&ws, &["asap", "soonest", "anytime", "whenever"]) || next_opening {
         return Some((today, today + Duration::days(asap_days)));
     }
     None
@@ -966,6 +975,21 @@ pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
 fn name_here(toks: &[Tok], lower: &[String]) -> Option<PersonName> {
     const OPENERS: &[&str] = &["hi", "hello", "hey", "yes", "yeah", "oh", "um", "uh"];
     let capital = |t: &Tok| t.w.chars().next().is_some_and(char::is_uppercase) && is_name_word(&t.w);
+    // "... at half past two. Grace Liu.": a closing sentence that is nothing but a capitalised
+    // two- or three-word name, after a sentence that said something else.
+    const NOT_IN_A_CLOSING_NAME: &[&str] = &[
+        "dental", "delta", "cigna", "aetna", "metlife", "medicaid", "medicare", "blue", "cross", "shield", "united", "humana", "guardian",
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "next", "morning", "afternoon", "evening",
+    ];
+    let sentence_start = toks.len().checked_sub(1).and_then(|last| toks[..last].iter().rposition(|t| t.boundary)).map(|b| b + 1);
+    if let Some(st) = sentence_start {
+        let tail = &toks[st..];
+        if (2..=3).contains(&tail.len()) && tail.iter().all(|t| capital(t) && !NOT_IN_A_CLOSING_NAME.contains(&t.w.to_lowercase().as_str())) {
+            let mut parts: Vec<String> = tail.iter().map(|t| cap(&t.w)).collect();
+            let first = parts.remove(0);
+            return Some(PersonName { first, last: Some(parts.join(" ")) });
+        }
+    }
     for i in 0..toks.len() {
         let starts = i == 0 || toks[i - 1].boundary || OPENERS.contains(&lower[i - 1].as_str());
         if !starts {

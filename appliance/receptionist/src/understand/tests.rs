@@ -270,3 +270,27 @@ fn clock_homophones_from_speech_recognition() {
     assert_eq!(t("I need to go to the dentist for a cleaning"), vec![]);
     assert_eq!(t("open around the clock"), vec![]);
 }
+
+#[test]
+fn names_said_without_a_lead_in() {
+    let n = |s: &str| extract_name(s, false).map(|n| format!("{} {}", n.first, n.last.unwrap_or_default()));
+    assert_eq!(n("Robert Chen here. I can't make it Thursday."), Some("Robert Chen".into()));
+    assert_eq!(n("Hi, Maria Lopez speaking."), Some("Maria Lopez".into()));
+    assert_eq!(n("A consultation on the twelfth at half past two. Grace Liu."), Some("Grace Liu".into()));
+    assert_eq!(n("A consultation on the twelfth at half past two. Grace Liu"), Some("Grace Liu".into()));
+    // Not names: plans, days, a lone word, lower case.
+    assert_eq!(n("Do you take that? Delta Dental."), None);
+    assert_eq!(n("Okay, Next Monday."), None);
+    assert_eq!(n("Yes, Perfect."), None);
+    assert_eq!(n("sure, sounds good"), None);
+    assert_eq!(n("somebody here wants a cleaning"), None);
+}
+
+#[test]
+fn numeric_dates_and_next_available() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    assert_eq!(extract_dates(&tokenize("on 3/12 at 11")), vec![DateSpec::MonthDay { month: 3, day: 12 }]);
+    assert!(extract_dates(&tokenize("13/45")).is_empty());
+    assert!(extract_range(&tokenize("What's your next available cleaning?"), today, 14).is_some());
+    assert!(extract_range(&tokenize("the earliest one"), today, 14).is_none(), "a pick among offers, not a range");
+}

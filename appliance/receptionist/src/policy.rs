@@ -1117,6 +1117,12 @@ impl Receptionist {
                     None => t.say(format!("We offer {list}.")),
                 }
             }
+            Question::WhoAreYou => {
+                t.say(format!("I'm the virtual receptionist for {}, an automated assistant.", self.facts.name));
+                t.say("I can book, move or cancel appointments, answer questions about the practice, or take a message. If you'd rather speak with someone, just say so.");
+                self.ask(t, Await::Open, "How can I help you?");
+                return;
+            }
             Question::Other => {
                 self.unknown_question(ut, now, t);
                 return;

@@ -1126,6 +1126,8 @@ pub enum Question {
     Services(Option<String>),
     Price(Option<String>),
     Phone,
+    /// "Am I talking to a robot?" — always answered truthfully.
+    WhoAreYou,
     Other,
 }
 
@@ -1293,6 +1295,12 @@ const INSURER_NAMES: &[&str] = &[
 /// What kind of question, if the turn asks one the facts could answer.
 pub fn question_of(toks: &[Tok]) -> Option<Question> {
     let ws = words(toks);
+    let machine = has_any(&ws, &["robot", "bot", "ai", "automated", "machine", "computer", "recording"]) || has_seq(&ws, &["real", "person"]) || has_seq(&ws, &["a", "human"]);
+    let asking = has_seq(&ws, &["am", "i"]) || has_seq(&ws, &["are", "you"]) || has_seq(&ws, &["is", "this"]) || has_seq(&ws, &["who", "is", "this"]);
+    let this_practice = has_seq(&ws, &["is", "this"]) && has_any(&ws, &["dental", "dentist", "dentists", "office", "practice", "clinic"]);
+    if (machine && asking) || this_practice || has_seq(&ws, &["who", "am", "i", "talking"]) || has_seq(&ws, &["who", "is", "this"]) {
+        return Some(Question::WhoAreYou);
+    }
     let take_question = has_any(&ws, &["take", "accept"]) && has_seq(&ws, &["do", "you"]) && !has_any(&ws, &["me", "appointment", "appointments", "walk", "walkins", "cards", "card", "cash", "checks"]);
     if has_any(&ws, INSURANCE_WORDS) || has_any(&ws, INSURER_NAMES) || take_question {
         return Some(Question::Insurance(plan_name(toks)));

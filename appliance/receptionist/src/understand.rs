@@ -197,6 +197,11 @@ pub enum DateSpec {
     MonthDay { month: u32, day: u32 },
     /// "Friday the thirteenth": the next such day of month, matching the weekday when given.
     DayOfMonth { day: u32, weekday: Option<Weekday> },
+    /// "Thursday, March 5th": a weekday and a month-day said together. When they disagree
+    /// ("Friday, May 13th" — the recogniser's "May" for "the"), the nearest day-of-month that
+    /// does fall on that weekday wins if it is sooner and within two months; otherwise the
+    /// month-day (the read-back says the weekday, so a caller's own slip is caught there).
+    MonthDayOn { month: u32, day: u32, weekday: Weekday },
     /// "that day", "that afternoon", "same day": the anchor.
     Anchor,
 }
@@ -222,6 +227,17 @@ pub fn resolve_date(spec: DateSpec, today: NaiveDate, anchor: Option<NaiveDate>)
             match this_year {
                 Some(d) if d >= today => Some(d),
                 _ => NaiveDate::from_ymd_opt(today.year() + 1, month, day),
+            }
+        }
+        DateSpec::MonthDayOn { month, day, weekday } => {
+            let md = resolve_date(DateSpec::MonthDay { month, day }, today, anchor);
+            if md.is_some_and(|d| d.weekday() == weekday) {
+                return md;
+            }
+            let dom = resolve_date(DateSpec::DayOfMonth { day, weekday: Some(weekday) }, today, anchor).filter(|d| (*d - today).num_days() <= 60);
+            match (md, dom) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             }
         }
         DateSpec::DayOfMonth { day, weekday } => {
@@ -252,6 +268,7 @@ fn next_weekday_on_or_after(d: NaiveDate, wd: Weekday) -> NaiveDate {
 pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
     let ws = words(toks);
     let mut out = Vec::new();
+    let mut pending_weekday: Option<Weekday> = None;
     let mut i = 0;
     while i < ws.len() {
         let w = ws[i];
@@ -276,11 +293,15 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
                 }
             });
             if let Some((d, n)) = day.filter(|(d, _)| (1..=31).contains(d)) {
-                out.push(DateSpec::MonthDay { month: m, day: d });
+                out.push(match pending_weekday.take() {
+                    Some(weekday) => DateSpec::MonthDayOn { month: m, day: d, weekday },
+                    None => DateSpec::MonthDay { month: m, day: d },
+                });
                 i += 1 + n;
                 continue;
             }
         }
+        pending_weekday = None;
         // "the fifth of March"
         if let Some((d, n)) = ordinal_at(&ws, i) {
             if ws.get(i + n) == Some(&"of") {
@@ -324,7 +345,8 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
                 continue;
             }
             if ws.get(i + 1).and_then(|w| month_word(w)).is_some() {
-                // the month-day that follows carries the date
+                // the month-day that follows carries the date, checked against this weekday
+                pending_weekday = Some(wd);
                 i += 1;
                 continue;
             }

@@ -294,3 +294,15 @@ fn numeric_dates_and_next_available() {
     assert!(extract_range(&tokenize("What's your next available cleaning?"), today, 14).is_some());
     assert!(extract_range(&tokenize("the earliest one"), today, 14).is_none(), "a pick among offers, not a range");
 }
+
+#[test]
+fn weekday_and_month_day_that_disagree() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let d = |s: &str| extract_dates(&tokenize(s)).into_iter().filter_map(|x| resolve_date(x, today, None)).collect::<Vec<_>>();
+    let ymd = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    assert_eq!(d("Thursday, March 5th"), vec![ymd(3, 5)], "agreeing: the date");
+    // The recogniser's "May" for "the": Friday the 13th is March 13th.
+    assert_eq!(d("Can I come in on Friday, May 13th?"), vec![ymd(3, 13)]);
+    // A caller's own slip with no near match keeps the month-day; the read-back says "Friday".
+    assert_eq!(d("Thursday March 6th"), vec![ymd(3, 6)]);
+}

@@ -1958,13 +1958,19 @@ impl Receptionist {
 
 /// The earliest slot of each of the first `max` days, topped up with the next earliest slots.
 fn spread_over_days(all: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
+    spread(all, max, |a, b| a.start_local.date() != b.start_local.date())
+}
+
+/// Up to `max` of `ranked` (best first), preferring ones `apart` from every one already picked,
+/// then topping up with the best of the rest. Returned in time order.
+fn spread(ranked: Vec<SlotOffer>, max: usize, apart: impl Fn(&SlotOffer, &SlotOffer) -> bool) -> Vec<SlotOffer> {
     let mut picked: Vec<SlotOffer> = Vec::new();
-    for s in &all {
-        if picked.len() < max && !picked.iter().any(|p| p.start_local.date() == s.start_local.date()) {
+    for s in &ranked {
+        if picked.len() < max && picked.iter().all(|p| apart(p, s)) {
             picked.push(s.clone());
         }
     }
-    for s in &all {
+    for s in &ranked {
         if picked.len() >= max {
             break;
         }
@@ -2012,23 +2018,7 @@ fn resolve_in_order(specs: Vec<u::DateSpec>, today: NaiveDate, mut anchor: Optio
 /// Up to `max` slots from `ranked` (best first) at least an hour apart where the day allows:
 /// "1, 1:15 or 1:30" is one choice said three times. Returned in time order.
 fn spread_in_day(ranked: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
-    const GAP_MINUTES: i64 = 60;
-    let mut picked: Vec<SlotOffer> = Vec::new();
-    for s in &ranked {
-        if picked.len() < max && picked.iter().all(|p| (p.start_local - s.start_local).num_minutes().abs() >= GAP_MINUTES) {
-            picked.push(s.clone());
-        }
-    }
-    for s in &ranked {
-        if picked.len() >= max {
-            break;
-        }
-        if !picked.contains(s) {
-            picked.push(s.clone());
-        }
-    }
-    picked.sort_by_key(|s| s.start_local);
-    picked
+    spread(ranked, max, |a, b| (a.start_local - b.start_local).num_minutes().abs() >= 60)
 }
 
 fn a_phone(p: &Option<PatientRef>) -> Option<String> {

@@ -165,22 +165,6 @@ async fn registration_outcome(ep: &Endpoint) -> RegistrationStatus {
     .expect("registration outcome within 10 s")
 }
 
-/// Established TCP connections whose local port is `port` (from /proc/net/tcp; IPv4 loopback).
-fn established_on(port: u16) -> usize {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let local_port = f
-                .get(1)
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            local_port == Some(port) && f.get(3) == Some(&"01")
-        })
-        .count()
-}
-
 /// Starts a baresip caller (PCMU, tone bursts as its microphone) with its control port connected.
 fn baresip_caller(dir: &Path) -> (Baresip, Ctrl) {
     let mic = dir.join("mic.wav");

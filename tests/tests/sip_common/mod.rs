@@ -109,3 +109,19 @@ pub async fn collect(call: &mut IncomingCall, dur: Duration) -> (Vec<i16>, Vec<C
     }
     (audio, other)
 }
+
+/// Established TCP connections whose local port is `port` (from /proc/net/tcp; IPv4 loopback).
+pub fn established_on(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            local_port == Some(port) && f.get(3) == Some(&"01")
+        })
+        .count()
+}

@@ -5,6 +5,13 @@
 //! (transcription, synthesis) runs in spawned tasks that report back over channels; barge-in
 //! aborts the speaking task and flushes the RTP queue at once. Caller audio, transcripts and
 //! numbers go only to the encrypted store, never to logs (the call is logged by its opaque id).
+//!
+//! Latency: the VAD runs in its own task (a slow round trip never stalls the loop), and a caller's
+//! turn is processed speculatively from the turn-taker's `Pause`, before `EndOfTurn` confirms it:
+//! the audio so far is transcribed, the policy runs on a *clone* with read-only tools, and its first
+//! sentence is synthesized into a buffer. On `EndOfTurn` for the same audio the transcript is reused
+//! and the real policy (real tools: writes happen only here, every turn exactly once) decides; its
+//! reply plays from the buffer when it is the one prepared. Speech after the `Pause` discards it all.
 
 use std::time::{Duration, Instant};
 
@@ -15,12 +22,12 @@ use fd_receptionist::{Action, CallContext, Event, Receptionist, Recorded};
 use fd_store::{CallEnd, Direction, NewCall, Speaker, Store, Turn};
 use fd_voice::endpoint::{CallEvent, CallHandle, IncomingCall};
 use fd_voice::turn::{TurnConfig, TurnEvent, TurnTaker, UtteranceBuffer};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::recording::Recorder;
-use crate::tools::{practice_facts, StoreTools};
+use crate::tools::{practice_facts, ReadOnlyTools, StoreTools};
 
 /// What every call needs; cheap to clone into each call task.
 #[derive(Clone)]
@@ -42,10 +49,63 @@ fn samples_duration(n: usize) -> Duration {
     Duration::from_micros(n as u64 * 1_000_000 / RATE as u64)
 }
 
+/// Fixed sentences the policy often opens a reply with: pre-synthesized at start-up (the TTS engine
+/// answers cached sentences at once), so a reply starting with one plays without waiting for Piper.
+/// Kept in step with fd-receptionist's wording by hand; a phrase that drifts only costs the cache hit.
+pub const LEAD_IN_PHRASES: &[&str] = &[
+    "Sorry, I didn't catch that.",
+    "Let me read that back.",
+    "You're all set.",
+    "Sure.",
+    "No problem.",
+    "Okay.",
+    "I'm sorry, that time was just taken.",
+    "I'm sorry, I'm having trouble understanding.",
+    "I'm sorry you're in pain.",
+    "I'm sorry, I don't see any openings around then.",
+    "I'm sorry, I couldn't find a record that matches.",
+    "I'm not sure about that, and I don't want to guess.",
+    "I can take a message, and someone will call you back.",
+    "I'll take an urgent message for the dentist.",
+    "Our office is closed right now.",
+    "If this is a life-threatening emergency, please hang up and call 911.",
+    "We can see you today for an emergency visit.",
+    "Let me transfer you to the front desk. One moment, please.",
+    "Is there anything else I can help you with?",
+    "May I have your first and last name?",
+    "What's the best phone number to reach you?",
+    "For your security, what is your date of birth?",
+    "What day would you like to come in?",
+    "Which works best for you?",
+    "How can I help you today?",
+    "Are you still there?",
+    "I'll let you go now. Please call us back anytime.",
+];
+
+/// Pre-synthesizes [`LEAD_IN_PHRASES`] one request at a time (so a call's own synthesis never
+/// waits behind the whole list). Failures only cost speed.
+pub async fn preload_lead_ins(tts: &TtsClient) {
+    for p in LEAD_IN_PHRASES {
+        if let Err(e) = tts.preload(&[(*p).to_owned()], RATE).await {
+            tracing::warn!(error = %e, "could not pre-synthesize a fixed phrase");
+            return;
+        }
+    }
+}
+
+/// A finished transcription of one caller turn (text may be empty: nothing intelligible).
+struct Heard {
+    text: String,
+    asr_ms: u64,
+    llm_ms: Option<u64>,
+    reading: Option<LlmReading>,
+    utterance_end: Instant,
+}
+
 /// Messages from the call's helper tasks back to its loop.
 enum Internal {
-    /// A transcription finished (text may be empty: nothing intelligible).
-    Heard { text: String, asr_ms: u64, llm_ms: Option<u64>, reading: Option<LlmReading>, utterance_end: Instant, generation: u64 },
+    /// A transcription finished; stale unless `generation` is the loop's current one.
+    Heard { heard: Box<Heard>, generation: u64 },
     /// The first audio of a reply was queued for RTP.
     FirstAudio { at: Instant },
     /// Reply audio queued to play from `at` (for the call recording).
@@ -66,6 +126,55 @@ struct Speaking {
     until: Option<Instant>,
     /// Actions to run once this reply has been heard (transfer, hang-up).
     then: Vec<Action>,
+    /// Synthesized ahead of the turn's end (a speculation that held).
+    prepared: bool,
+}
+
+/// A reply synthesized ahead into a buffer; it plays only once `go` fires (dropping `go` ends it).
+struct Prepared {
+    task: JoinHandle<()>,
+    text: String,
+    go: oneshot::Sender<()>,
+}
+
+/// A caller turn processed from a `Pause`, before the turn-taker confirmed it over.
+struct Speculation {
+    generation: u64,
+    /// The audio transcribed: `start` to `last_voice`. It is the turn only if `EndOfTurn` ends at
+    /// `last_voice` too (no speech since).
+    start: Instant,
+    last_voice: Instant,
+    /// `EndOfTurn` came for exactly this audio; the transcript is still on its way.
+    confirmed: bool,
+    heard: Option<Heard>,
+    prepared: Option<Prepared>,
+    transcriber: JoinHandle<()>,
+}
+
+impl Speculation {
+    fn abort(self) {
+        self.transcriber.abort();
+        if let Some(p) = self.prepared {
+            p.task.abort();
+        }
+    }
+}
+
+/// Counters of speculative turn processing, logged at the end of each call.
+#[derive(Default)]
+struct SpecStats {
+    /// Pauses that started a speculative transcription.
+    started: u32,
+    /// Dropped because the caller went on speaking.
+    discarded: u32,
+    /// Confirmed by the end of the turn (no second transcription).
+    confirmed: u32,
+    /// Replies synthesized ahead.
+    prepared: u32,
+    /// Prepared replies that were the real reply and played.
+    played: u32,
+    /// Prepared replies the real policy did not say.
+    mismatched: u32,
 }
 
 /// Per-turn timings for the call record (ms since the end of the caller's speech).
@@ -104,10 +213,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     )?;
     let mut turn = TurnTaker::new(deps.turn.clone(), Instant::now());
     let mut utter = UtteranceBuffer::default_16k();
-    let vad = deps.vad.open(RATE).await.ok();
-    let vad_frame = vad.as_ref().map(|v| v.frame_samples()).unwrap_or(512);
-    let mut vad_buf: Vec<i16> = Vec::with_capacity(vad_frame * 2);
-    let mut last_prob = 0.0f32;
+    let (vad_tx, prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
     let mut speaking: Option<Speaking> = None;
@@ -118,6 +224,12 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     // transcription is discarded (generation bump) and the whole turn is transcribed again.
     let mut turn_start: Option<Instant> = None;
     let mut generation: u64 = 0;
+    let mut spec: Option<Speculation> = None;
+    // A confirmed turn's transcript, with the reply prepared for it (if any), to act on.
+    let mut confirmed: Option<(Heard, Option<Prepared>)> = None;
+    // The prepared reply of the turn being answered: used by the first Say if the text matches.
+    let mut ready: Option<Prepared> = None;
+    let mut stats = SpecStats::default();
     let mut hangup_requested = false;
     let mut caller_gone = false;
     let mut transferred = false;
@@ -132,10 +244,23 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 Action::Say { text, interruptible, expect_digits } => {
                     turn.expect_digits(expect_digits);
                     turn.bot_started(Instant::now(), !interruptible);
-                    let task = spawn_speaker(deps.tts.clone(), call.handle.clone(), text.clone(), itx.clone());
+                    let (task, prepared) = match ready.take() {
+                        Some(p) if p.text == text => {
+                            stats.played += 1;
+                            let _ = p.go.send(());
+                            (p.task, true)
+                        }
+                        other => {
+                            if let Some(p) = other {
+                                stats.mismatched += 1;
+                                p.task.abort();
+                            }
+                            (spawn_speaker(deps.tts.clone(), call.handle.clone(), text.clone(), itx.clone(), None), false)
+                        }
+                    };
                     // Whatever follows a Say (transfer, hang-up) waits until it has been heard.
                     let then: Vec<Action> = pending.drain(..).collect();
-                    speaking = Some(Speaking { task, text, started: Instant::now(), logged: false, interruptible, until: None, then });
+                    speaking = Some(Speaking { task, text, started: Instant::now(), logged: false, interruptible, until: None, then, prepared });
                 }
                 Action::Record(r) => log_recorded(&r),
                 Action::Transfer { uri, .. } => {
@@ -149,6 +274,10 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     hangup_requested = true;
                 }
             }
+        }
+        // The real reply did not start with what was prepared: that audio is never played.
+        if let Some(p) = ready.take() {
+            p.task.abort();
         }
         if hangup_requested && speaking.is_none() && pending.is_empty() {
             call.handle.hangup().await;
@@ -165,19 +294,14 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let t = Instant::now();
                         rec.caller(&frame);
                         utter.push(t, &frame);
-                        vad_buf.extend_from_slice(&frame);
-                        if let Some(v) = &vad {
-                            while vad_buf.len() >= vad_frame {
-                                let chunk: Vec<i16> = vad_buf.drain(..vad_frame).collect();
-                                match v.push(&chunk).await {
-                                    Ok(p) => last_prob = p.into_iter().fold(0.0, f32::max),
-                                    Err(_) => last_prob = 0.0,
-                                }
-                            }
-                        } else {
-                            vad_buf.clear();
+                        if let Some(v) = &vad_tx {
+                            // Full means the VAD is over a second behind: drop audio rather than
+                            // let the backlog (and the turn-taking lag) grow.
+                            let _ = v.try_send(frame);
                         }
-                        turn.on_vad(t, last_prob);
+                        // The latest probability the VAD task reported (at most a frame or so old).
+                        let p = *prob_rx.borrow();
+                        turn.on_vad(t, p);
                     }
                     CallEvent::Dtmf(d) => turn.on_dtmf(Instant::now(), d),
                     CallEvent::RemoteHangup | CallEvent::MediaTimeout => {
@@ -197,21 +321,27 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
             }
             Some(msg) = irx.recv() => match msg {
                 Internal::Heard { generation: g, .. } if g != generation => {}
-                Internal::Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } => {
-                    turn_start = None;
-                    timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
-                    if text.trim().is_empty() {
-                        turn.resume_listening(Instant::now());
-                    } else {
-                        add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
-                        let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
-                        let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
-                        if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
-                            turn.resume_listening(Instant::now());
+                Internal::Heard { heard, generation: g } => match spec.as_mut().filter(|s| s.generation == g && !s.confirmed) {
+                    // Ahead of the turn's end: prepare the reply, commit nothing.
+                    Some(s) => {
+                        let idle = speaking.is_none() && pending.is_empty();
+                        if idle && !heard.text.trim().is_empty() {
+                            if let Some(text) = speculate_reply(&policy, &heard, &mut store, db_call, deps) {
+                                let (go, gate) = oneshot::channel();
+                                let task = spawn_speaker(deps.tts.clone(), call.handle.clone(), text.clone(), itx.clone(), Some(gate));
+                                s.prepared = Some(Prepared { task, text, go });
+                                stats.prepared += 1;
+                            }
                         }
-                        pending.extend(actions);
+                        s.heard = Some(*heard);
                     }
-                }
+                    None => {
+                        // A confirmed speculation (its reply was not prepared in time) or a turn
+                        // transcribed after its end.
+                        spec = None;
+                        confirmed = Some((*heard, None));
+                    }
+                },
                 Internal::FirstAudio { at } => {
                     if let Some(s) = speaking.as_mut().filter(|s| !s.logged) {
                         s.logged = true;
@@ -219,7 +349,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let first = timing.utterance_end.take().map(|end| at.saturating_duration_since(end).as_millis() as i64);
                         if let Some(ms) = first {
                             // Figures only: no text, no caller data.
-                            tracing::info!(voice_to_voice_ms = ms, asr_ms = timing.asr_ms.unwrap_or(-1), tts_ms, "turn latency");
+                            tracing::info!(voice_to_voice_ms = ms, asr_ms = timing.asr_ms.unwrap_or(-1), llm_ms = timing.llm_ms.unwrap_or(-1), tts_ms, prepared = s.prepared, "turn latency");
                         }
                         let t = Turn {
                             speaker: Speaker::Receptionist,
@@ -264,13 +394,55 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     if turn_start.is_some() {
                         // The caller went on before we answered: drop the pending transcription.
                         generation += 1;
+                        if let Some(s) = spec.take() {
+                            s.abort();
+                        }
+                    }
+                }
+                TurnEvent::Pause { utterance_start, last_voice } => {
+                    if let Some(s) = spec.take() {
+                        s.abort();
+                    }
+                    // Only while nothing else is queued to say: the reply would wait anyway.
+                    if speaking.is_none() && pending.is_empty() && !hangup_requested {
+                        let start = turn_start.unwrap_or(utterance_start);
+                        let audio = utter.extract(start, last_voice);
+                        generation += 1;
+                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, last_voice, generation, itx.clone());
+                        stats.started += 1;
+                        spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
+                    }
+                }
+                TurnEvent::Resumed { .. } => {
+                    if let Some(s) = spec.take() {
+                        stats.discarded += 1;
+                        generation += 1;
+                        s.abort();
                     }
                 }
                 TurnEvent::EndOfTurn { utterance_start, utterance_end } => {
                     let start = *turn_start.get_or_insert(utterance_start);
-                    let audio = utter.extract(start, utterance_end);
-                    generation += 1;
-                    spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
+                    match spec.take() {
+                        // The caller said nothing more since the pause: the speculation is the turn.
+                        Some(mut s) if s.generation == generation && s.start == start && s.last_voice == utterance_end => {
+                            stats.confirmed += 1;
+                            match s.heard.take() {
+                                Some(h) => confirmed = Some((h, s.prepared.take())),
+                                None => {
+                                    s.confirmed = true;
+                                    spec = Some(s);
+                                }
+                            }
+                        }
+                        other => {
+                            if let Some(s) = other {
+                                s.abort();
+                            }
+                            let audio = utter.extract(start, utterance_end);
+                            generation += 1;
+                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
+                        }
+                    }
                 }
                 TurnEvent::BargeIn => {
                     if let Some(s) = speaking.take_if(|s| s.interruptible) {
@@ -289,16 +461,61 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 TurnEvent::Digit(d) => pending.extend(handle_event(&mut policy, Event::Dtmf(d), &mut store, db_call, deps)),
             }
         }
+
+        // A confirmed caller turn: the real policy, real tools, exactly once per turn.
+        if let Some((heard, prepared)) = confirmed.take() {
+            let Heard { text, asr_ms, llm_ms, reading, utterance_end } = heard;
+            turn_start = None;
+            timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
+            if text.trim().is_empty() {
+                turn.resume_listening(Instant::now());
+                if let Some(p) = prepared {
+                    p.task.abort();
+                }
+            } else {
+                add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
+                let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
+                let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
+                if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
+                    turn.resume_listening(Instant::now());
+                }
+                if let Some(old) = std::mem::replace(&mut ready, prepared) {
+                    old.task.abort();
+                }
+                pending.extend(actions);
+            }
+        }
     }
 
     if let Some(s) = speaking.take() {
         s.task.abort();
     }
+    if let Some(s) = spec.take() {
+        s.abort();
+    }
+    // Figures only: how well speculation pays off on this line (tuning `speculate_after`).
+    tracing::info!(
+        call = call.call_id,
+        started = stats.started,
+        discarded = stats.discarded,
+        confirmed = stats.confirmed,
+        prepared = stats.prepared,
+        played = stats.played,
+        mismatched = stats.mismatched,
+        "speculative turns"
+    );
+    if let Some(p) = ready.take() {
+        p.task.abort();
+    }
     if caller_gone && !transferred {
         let _ = handle_event(&mut policy, Event::CallerHungUp, &mut store, db_call, deps);
     }
-    if let Some(v) = vad {
-        let _ = v.close().await;
+    // Closing the frame channel ends the VAD task, which closes its stream.
+    drop(vad_tx);
+    if let Some(t) = vad_task {
+        if tokio::time::timeout(Duration::from_secs(2), t).await.is_err() {
+            tracing::warn!(call = call.call_id, "the VAD stream did not close in time");
+        }
     }
     if !rec.is_empty() {
         // Inside the encrypted database, like every other piece of PHI.
@@ -327,6 +544,59 @@ fn handle_event(policy: &mut Receptionist, ev: Event, store: &mut Store, db_call
     })
 }
 
+/// The policy's reply to `heard` on a throw-away copy of the receptionist, with read-only tools:
+/// the text of its first `Say`, or `None` when it would have written (book, cancel, reschedule,
+/// message: the real turn does that, and its reply depends on the outcome) or says nothing.
+fn speculate_reply(policy: &Receptionist, heard: &Heard, store: &mut Store, db_call: i64, deps: &CallDeps) -> Option<String> {
+    let mut copy = policy.clone();
+    let now = deps.clock.now();
+    let ev = Event::CallerSaid { text: heard.text.clone(), asr_confidence: None, understanding: heard.reading.clone() };
+    tokio::task::block_in_place(|| {
+        let mut tools = ReadOnlyTools::new(StoreTools::new(store, db_call));
+        let actions = copy.handle(ev, now, &mut tools);
+        if tools.write_refused() {
+            return None;
+        }
+        actions.into_iter().find_map(|a| match a {
+            Action::Say { text, .. } => Some(text),
+            _ => None,
+        })
+    })
+}
+
+/// The call's VAD in its own task: frames in over a bounded channel, the latest speech
+/// probability out over a watch. `None` sender when the VAD is unavailable (every frame is then
+/// silence, as before: the call still answers DTMF and idles out).
+async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<Vec<i16>>>, watch::Receiver<f32>, Option<JoinHandle<()>>) {
+    let (prob_tx, prob_rx) = watch::channel(0.0f32);
+    let stream = match vad.open(RATE).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(call = call_id, error = %e, "the VAD is unavailable: the caller's speech will not be heard");
+            return (None, prob_rx, None);
+        }
+    };
+    // About a second of 20 ms frames.
+    let (tx, mut rx) = mpsc::channel::<Vec<i16>>(50);
+    let task = tokio::spawn(async move {
+        let frame = stream.frame_samples().max(1);
+        let mut buf: Vec<i16> = Vec::with_capacity(frame * 2);
+        while let Some(pcm) = rx.recv().await {
+            buf.extend_from_slice(&pcm);
+            while buf.len() >= frame {
+                let chunk: Vec<i16> = buf.drain(..frame).collect();
+                let p = match stream.push(&chunk).await {
+                    Ok(p) => p.into_iter().fold(0.0, f32::max),
+                    Err(_) => 0.0,
+                };
+                let _ = prob_tx.send(p);
+            }
+        }
+        let _ = stream.close().await;
+    });
+    (Some(tx), prob_rx, Some(task))
+}
+
 fn spawn_transcriber(
     asr: AsrClient,
     llm: LlmClient,
@@ -335,7 +605,7 @@ fn spawn_transcriber(
     utterance_end: Instant,
     generation: u64,
     tx: mpsc::Sender<Internal>,
-) {
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let t0 = Instant::now();
         let opts = TranscribeOpts { vocabulary_prompt: Some(vocabulary), audio_ctx: None };
@@ -356,8 +626,8 @@ fn spawn_transcriber(
         } else {
             (None, None)
         };
-        let _ = tx.send(Internal::Heard { text, asr_ms, llm_ms, reading, utterance_end, generation }).await;
-    });
+        let _ = tx.send(Internal::Heard { heard: Box::new(Heard { text, asr_ms, llm_ms, reading, utterance_end }), generation }).await;
+    })
 }
 
 fn rules_find_nothing(text: &str) -> bool {
@@ -396,42 +666,83 @@ async fn read_with_llm(llm: &LlmClient, text: &str) -> Option<LlmReading> {
     }
 }
 
-fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sender<Internal>) -> JoinHandle<()> {
+/// Speaks `text`: synthesis streamed sentence by sentence into the RTP queue. With a `gate`, the
+/// audio is synthesized into a buffer and nothing is played or reported until the gate opens; a
+/// dropped gate (the speculation was discarded) ends the task silently.
+fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sender<Internal>, gate: Option<oneshot::Receiver<()>>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut stream = match tts.synthesize(&text, RATE).await {
-            Ok(s) => s,
+            Ok(s) => Some(s),
             Err(e) => {
                 tracing::warn!(error = %e, "speech synthesis failed");
-                let _ = tx.send(Internal::SpeakFailed).await;
-                return;
+                None
             }
         };
+        let mut held: std::collections::VecDeque<Vec<i16>> = std::collections::VecDeque::new();
+        if let Some(mut gate) = gate {
+            loop {
+                let Some(s) = stream.as_mut() else {
+                    // Everything is synthesized (or synthesis failed): wait for the go.
+                    if gate.await.is_err() {
+                        return;
+                    }
+                    break;
+                };
+                tokio::select! {
+                    go = &mut gate => {
+                        if go.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    // Cancel-safe: the stream reads from a channel.
+                    next = s.next() => match next {
+                        Ok(Some(chunk)) => held.push_back(chunk.pcm),
+                        Ok(None) => stream = None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "speech synthesis failed mid-reply");
+                            stream = None;
+                        }
+                    },
+                }
+            }
+        }
         // Playout ends no earlier than now + everything queued so far.
         let mut until = Instant::now();
         let mut first = true;
         loop {
-            match stream.next().await {
-                Ok(Some(chunk)) => {
-                    let now = Instant::now();
-                    let starts = until.max(now);
-                    until = starts + samples_duration(chunk.pcm.len());
-                    let _ = tx.send(Internal::BotAudio { at: starts, pcm: chunk.pcm.clone() }).await;
-                    if handle.play(chunk.pcm).is_err() {
-                        break;
-                    }
-                    if first {
-                        first = false;
-                        let _ = tx.send(Internal::FirstAudio { at: now }).await;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "speech synthesis failed mid-reply");
-                    break;
-                }
+            let pcm = match held.pop_front() {
+                Some(p) => p,
+                None => match stream.as_mut() {
+                    None => break,
+                    Some(s) => match s.next().await {
+                        Ok(Some(chunk)) => chunk.pcm,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "speech synthesis failed mid-reply");
+                            break;
+                        }
+                    },
+                },
+            };
+            let now = Instant::now();
+            let starts = until.max(now);
+            until = starts + samples_duration(pcm.len());
+            let _ = tx.send(Internal::BotAudio { at: starts, pcm: pcm.clone() }).await;
+            if handle.play(pcm).is_err() {
+                break;
+            }
+            if first {
+                first = false;
+                let _ = tx.send(Internal::FirstAudio { at: now }).await;
             }
         }
-        let _ = tx.send(Internal::Queued { until }).await;
+        if first {
+            // Nothing could be played: the policy hears about it.
+            let _ = tx.send(Internal::SpeakFailed).await;
+        } else {
+            let _ = tx.send(Internal::Queued { until }).await;
+        }
     })
 }
 

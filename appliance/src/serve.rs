@@ -137,6 +137,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
     if let Err(e) = engines.tts().preload(&[facts.greeting.clone()], 16_000).await {
         tracing::warn!(error = %e, "could not pre-synthesize the greeting");
     }
+    crate::call::preload_lead_ins(&engines.tts()).await;
 
     // The LLM's static prompt is evaluated once and stays cached for every turn of every call.
     if let Err(e) = engines.llm().set_system_prompt(&fd_receptionist::llm_system_prompt(&facts)).await {

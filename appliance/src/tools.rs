@@ -156,6 +156,65 @@ impl Tools for StoreTools<'_> {
     }
 }
 
+/// Tools for a speculative policy run (on a clone of the receptionist, before the caller's turn is
+/// confirmed over): reads go to the inner tools, writes are refused and remembered, because a
+/// booking, cancellation or message must happen exactly once, on the confirmed turn. A run that
+/// tried to write is not reused.
+pub struct ReadOnlyTools<T> {
+    inner: T,
+    write_refused: bool,
+}
+
+impl<T: Tools> ReadOnlyTools<T> {
+    pub fn new(inner: T) -> Self {
+        Self { inner, write_refused: false }
+    }
+
+    /// Whether the policy tried to book, cancel, reschedule or take a message.
+    pub fn write_refused(&self) -> bool {
+        self.write_refused
+    }
+
+    fn refuse<R>(&mut self) -> Result<R, ToolError> {
+        self.write_refused = true;
+        Err(ToolError::Unavailable("speculative turn: writes wait for the confirmed turn".into()))
+    }
+}
+
+impl<T: Tools> Tools for ReadOnlyTools<T> {
+    fn find_patient_by_phone(&mut self, e164: &str) -> Result<Vec<PatientRef>, ToolError> {
+        self.inner.find_patient_by_phone(e164)
+    }
+
+    fn find_patients_by_name(&mut self, first: &str, last: &str) -> Result<Vec<PatientRef>, ToolError> {
+        self.inner.find_patients_by_name(first, last)
+    }
+
+    fn upcoming_appointments(&mut self, patient_id: &str, from_local: chrono::NaiveDateTime) -> Result<Vec<AppointmentRef>, ToolError> {
+        self.inner.upcoming_appointments(patient_id, from_local)
+    }
+
+    fn find_slots(&mut self, q: &SlotQuery) -> Result<Vec<SlotOffer>, ToolError> {
+        self.inner.find_slots(q)
+    }
+
+    fn book(&mut self, _slot_id: &str, _p: &PatientDetails, _key: &str) -> Result<Booked, ToolError> {
+        self.refuse()
+    }
+
+    fn cancel(&mut self, _appointment_id: &str, _key: &str) -> Result<(), ToolError> {
+        self.refuse()
+    }
+
+    fn reschedule(&mut self, _appointment_id: &str, _slot_id: &str, _key: &str) -> Result<Booked, ToolError> {
+        self.refuse()
+    }
+
+    fn take_message(&mut self, _m: &MessageDetails, _key: &str) -> Result<String, ToolError> {
+        self.refuse()
+    }
+}
+
 /// The practice facts the dialogue may answer from, read from the store (what `practice import` wrote).
 pub fn practice_facts(store: &Store) -> Result<PracticeFacts, StoreError> {
     let s = store.practice_summary()?;
@@ -220,6 +279,34 @@ mod tests {
     }
 
     #[test]
+    fn read_only_tools_read_through_and_refuse_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.import_practice_file(&fixture("callers/practice.toml"), Actor::Cli).unwrap();
+        let call = store.start_call(&NewCall { direction: Direction::Inbound, caller: None, callee: None }).unwrap();
+        let appts_before = store.list_appointments(None, 1000, Actor::Cli).unwrap().len();
+        let msgs_before = store.list_messages(100, Actor::Cli).unwrap().len();
+        let existing = store.list_appointments(None, 1, Actor::Cli).unwrap().into_iter().next().expect("the demo practice has appointments");
+        let mut ro = ReadOnlyTools::new(StoreTools::new(&mut store, call));
+        // A read answers from the store and does not spoil the speculation.
+        let pats = ro.find_patients_by_name(existing.patient_name.split(' ').next().unwrap_or(""), existing.patient_name.split(' ').next_back().unwrap_or(""));
+        assert!(pats.is_ok_and(|p| !p.is_empty()), "reads go to the store");
+        assert!(!ro.write_refused());
+        let details = PatientDetails { patient_id: None, first: "A".into(), last: "B".into(), phone: None, dob: None, new_patient: true };
+        assert!(ro.book("1", &details, "k").is_err());
+        assert!(ro.write_refused());
+        let mut ro = ReadOnlyTools::new(StoreTools::new(&mut store, call));
+        assert!(ro.cancel(&existing.id.to_string(), "k").is_err());
+        assert!(ro.reschedule(&existing.id.to_string(), "1", "k").is_err());
+        let m = MessageDetails { name: "A".into(), callback: None, topic: "t".into(), body: "b".into(), urgent: false };
+        assert!(ro.take_message(&m, "k").is_err());
+        assert!(ro.write_refused());
+        assert_eq!(store.list_appointments(None, 1000, Actor::Cli).unwrap().len(), appts_before);
+        assert_eq!(store.appointment(existing.id, Actor::Cli).unwrap().status, existing.status, "nothing cancelled");
+        assert_eq!(store.list_messages(100, Actor::Cli).unwrap().len(), msgs_before);
+    }
+
+    #[test]
     fn demo_scenarios_against_the_encrypted_store() {
         let text = std::fs::read_to_string(fixture("callers/scenarios.toml")).unwrap();
         let file: toml::Table = toml::from_str(&text).unwrap();
@@ -250,7 +337,7 @@ mod tests {
             )
             .unwrap();
             let mut said: Vec<String> = Vec::new();
-            let mut collect = |acts: Vec<Action>, said: &mut Vec<String>| {
+            let collect = |acts: Vec<Action>, said: &mut Vec<String>| {
                 for a in acts {
                     if let Action::Say { text, .. } = a {
                         said.push(text);

@@ -6,6 +6,11 @@
 //!
 //! - **Speech start**: `start_frames` consecutive frames at or above `speech_threshold`; speech
 //!   continues while frames stay above the lower `silence_threshold` (hysteresis).
+//! - **Pause** (speculation): `speculate_after` of silence after the last voiced frame, once per
+//!   silence, so the dialogue layer can start transcribing and preparing a reply before the turn is
+//!   confirmed; `Resumed` if the caller then speaks again within the same utterance (the
+//!   speculation is stale). Never emitted for speech that would not become a turn (a backchannel
+//!   over the bot). Scales with the digit pause like the end of turn does.
 //! - **End of turn**: `end_of_turn_silence` after the last voiced frame (longer while the dialogue
 //!   expects digits, since callers pause between groups of a phone number or date of birth); an
 //!   utterance longer than `max_utterance` is cut there.
@@ -36,6 +41,10 @@ pub struct TurnConfig {
     pub start_frames: u32,
     pub end_of_turn_silence: Duration,
     pub end_of_turn_silence_digits: Duration,
+    /// Silence after which a `Pause` lets the caller's turn be processed speculatively. `None` or
+    /// anything not shorter than the end-of-turn silence: no `Pause` events. While digits are
+    /// expected it is scaled by the same factor as the end-of-turn silence.
+    pub speculate_after: Option<Duration>,
     pub max_utterance: Duration,
     pub barge_in_min_speech: Duration,
     pub barge_in_min_words: u32,
@@ -56,6 +65,9 @@ impl Default for TurnConfig {
             start_frames: 3,
             end_of_turn_silence: Duration::from_millis(500),
             end_of_turn_silence_digits: Duration::from_millis(1200),
+            // A speculative transcription costs an ASR run that is thrown away when the caller
+            // goes on; 200 ms is past most within-word gaps but still leaves ASR a head start.
+            speculate_after: Some(Duration::from_millis(200)),
             max_utterance: Duration::from_secs(20),
             // "uh-huh" / "okay" run about 250–450 ms.
             barge_in_min_speech: Duration::from_millis(400),
@@ -78,6 +90,12 @@ pub enum TurnEvent {
     SpeechStarted { at: Instant },
     /// The caller finished: transcribe the audio from `utterance_start` to `utterance_end`.
     EndOfTurn { utterance_start: Instant, utterance_end: Instant },
+    /// The caller has paused for `speculate_after`: the turn may be about to end. The audio from
+    /// `utterance_start` to `last_voice` can be processed speculatively; it is the turn only if
+    /// the next `EndOfTurn` has `utterance_end == last_voice` with no `Resumed` in between.
+    Pause { utterance_start: Instant, last_voice: Instant },
+    /// The caller spoke again after a `Pause`, within the same utterance: drop the speculation.
+    Resumed { at: Instant },
     /// The caller talks over the bot: stop playback now and cancel the reply in flight.
     BargeIn,
     /// The line has been quiet for `idle_timeout`: ask whether the caller is still there.
@@ -105,6 +123,8 @@ struct Utterance {
     qualified: bool,
     barged: bool,
     words: u32,
+    /// A `Pause` was emitted for the current silence.
+    paused: bool,
 }
 
 /// The sans-IO turn-taking state machine. See the module docs for the rules.
@@ -175,6 +195,7 @@ impl TurnTaker {
                             qualified: false,
                             barged: false,
                             words: 0,
+                            paused: false,
                         };
                         self.caller = Caller::Speaking(u);
                         self.idle_since = None;
@@ -191,6 +212,10 @@ impl TurnTaker {
             Caller::Speaking(mut u) => {
                 let threshold = if guard { self.cfg.echo_silence_threshold } else { self.cfg.silence_threshold };
                 if p >= threshold {
+                    if u.paused {
+                        u.paused = false;
+                        self.events.push_back(TurnEvent::Resumed { at: now });
+                    }
                     u.last_voice = now;
                     u.voiced += self.cfg.frame;
                     self.caller = Caller::Speaking(u);
@@ -230,12 +255,43 @@ impl TurnTaker {
         self.caller = Caller::Speaking(u);
     }
 
+    fn end_silence(&self) -> Duration {
+        if self.expect_digits {
+            self.cfg.end_of_turn_silence_digits
+        } else {
+            self.cfg.end_of_turn_silence
+        }
+    }
+
+    /// The silence before a `Pause`, if speculation is on: scaled like the end-of-turn silence
+    /// (a caller reading digits pauses longer between groups).
+    fn pause_silence(&self) -> Option<Duration> {
+        let base = self.cfg.speculate_after.filter(|d| *d < self.cfg.end_of_turn_silence)?;
+        if !self.expect_digits {
+            return Some(base);
+        }
+        let eot = self.cfg.end_of_turn_silence.as_secs_f64().max(1e-3);
+        let scaled = base.mul_f64(self.cfg.end_of_turn_silence_digits.as_secs_f64() / eot);
+        Some(scaled.min(self.cfg.end_of_turn_silence_digits))
+    }
+
+    /// Speech that ends now would be dropped as a backchannel rather than become a turn.
+    fn is_backchannel(&self, u: &Utterance) -> bool {
+        u.over_bot && !u.qualified && self.bot_speaking
+    }
+
     fn check_end(&mut self, now: Instant) {
-        let Caller::Speaking(u) = self.caller else { return };
-        let silence = if self.expect_digits { self.cfg.end_of_turn_silence_digits } else { self.cfg.end_of_turn_silence };
-        if now.saturating_duration_since(u.last_voice) >= silence {
+        let Caller::Speaking(mut u) = self.caller else { return };
+        let silence = self.end_silence();
+        let quiet = now.saturating_duration_since(u.last_voice);
+        if quiet < silence && !u.paused && !self.is_backchannel(&u) && self.pause_silence().is_some_and(|p| quiet >= p) {
+            u.paused = true;
+            self.caller = Caller::Speaking(u);
+            self.events.push_back(TurnEvent::Pause { utterance_start: u.start, last_voice: u.last_voice });
+        }
+        if quiet >= silence {
             self.caller = Caller::Silent { run: 0, onset: None };
-            if u.over_bot && !u.qualified && self.bot_speaking {
+            if self.is_backchannel(&u) {
                 // A backchannel over the bot (or residual echo): not a turn.
                 self.restart_idle(now);
                 return;
@@ -244,7 +300,7 @@ impl TurnTaker {
         } else if now.saturating_duration_since(u.start) >= self.cfg.max_utterance {
             // Hard limit: hand over what we have; the rest of the speech is a new utterance.
             self.end_turn(u.start, now);
-            self.caller = Caller::Speaking(Utterance { start: now, last_voice: now, voiced: Duration::ZERO, over_bot: false, qualified: true, barged: false, words: 0 });
+            self.caller = Caller::Speaking(Utterance { start: now, last_voice: now, voiced: Duration::ZERO, over_bot: false, qualified: true, barged: false, words: 0, paused: false });
         }
     }
 
@@ -318,8 +374,8 @@ impl TurnTaker {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.idle_since.and_then(|s| s.checked_add(self.cfg.idle_timeout));
         if let Caller::Speaking(u) = self.caller {
-            let silence = if self.expect_digits { self.cfg.end_of_turn_silence_digits } else { self.cfg.end_of_turn_silence };
-            let ends = [u.last_voice.checked_add(silence), u.start.checked_add(self.cfg.max_utterance)];
+            let pause = self.pause_silence().filter(|_| !u.paused && !self.is_backchannel(&u)).and_then(|p| u.last_voice.checked_add(p));
+            let ends = [pause, u.last_voice.checked_add(self.end_silence()), u.start.checked_add(self.cfg.max_utterance)];
             for end in ends.into_iter().flatten() {
                 t = Some(t.map_or(end, |x| x.min(end)));
             }

@@ -59,8 +59,9 @@ impl Sim {
         self.now = end;
     }
 
+    /// Event kinds, without the speculation hints (`Pause`/`Resumed`: see their own tests).
     fn kinds(&self) -> Vec<TurnEvent> {
-        self.events.iter().map(|(_, e)| *e).map(|e| match e {
+        self.events.iter().map(|(_, e)| *e).filter(|e| !speculation(e)).map(|e| match e {
             TurnEvent::SpeechStarted { .. } => TurnEvent::SpeechStarted { at: self.t0 },
             TurnEvent::EndOfTurn { .. } => TurnEvent::EndOfTurn { utterance_start: self.t0, utterance_end: self.t0 },
             other => other,
@@ -87,6 +88,94 @@ fn started(e: &TurnEvent) -> bool {
 }
 fn eot(e: &TurnEvent) -> bool {
     matches!(e, TurnEvent::EndOfTurn { .. })
+}
+fn pause(e: &TurnEvent) -> bool {
+    matches!(e, TurnEvent::Pause { .. })
+}
+fn speculation(e: &TurnEvent) -> bool {
+    matches!(e, TurnEvent::Pause { .. } | TurnEvent::Resumed { .. })
+}
+
+#[test]
+fn a_pause_precedes_the_end_of_turn_for_the_same_audio() {
+    let mut s = Sim::new();
+    s.frames(5, 0.0);
+    let start = s.now;
+    s.frames(50, 0.9);
+    let last_voice = s.now;
+    s.frames(40, 0.05);
+    let got: Vec<(Instant, TurnEvent)> = s.events.iter().copied().filter(|(_, e)| pause(e) || eot(e)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (last_voice + 200 * MS, TurnEvent::Pause { utterance_start: start, last_voice }),
+            (last_voice + 500 * MS, TurnEvent::EndOfTurn { utterance_start: start, utterance_end: last_voice }),
+        ]
+    );
+}
+
+#[test]
+fn the_pause_fires_on_time_even_if_frames_stop_arriving() {
+    let mut s = Sim::new();
+    s.frames(50, 0.9);
+    let last_voice = s.now;
+    s.wait(Duration::from_millis(300));
+    let at: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
+    assert_eq!(at, vec![last_voice + 200 * MS]);
+    assert_eq!(s.count(eot), 0);
+}
+
+#[test]
+fn speech_resuming_after_a_pause_cancels_it_and_the_turn_ends_later() {
+    let mut s = Sim::new();
+    s.frames(5, 0.0);
+    let start = s.now;
+    s.frames(40, 0.9);
+    let first_voice_end = s.now;
+    s.frames(15, 0.05); // 300 ms: past the pause, short of the end of turn
+    assert_eq!(s.count(pause), 1);
+    s.frames(40, 0.9); // the caller goes on
+    let last_voice = s.now;
+    s.frames(40, 0.05);
+    let spec: Vec<TurnEvent> = s.events.iter().map(|(_, e)| *e).filter(|e| speculation(e) || eot(e)).collect();
+    assert_eq!(
+        spec,
+        vec![
+            TurnEvent::Pause { utterance_start: start, last_voice: first_voice_end },
+            TurnEvent::Resumed { at: first_voice_end + 320 * MS },
+            TurnEvent::Pause { utterance_start: start, last_voice },
+            TurnEvent::EndOfTurn { utterance_start: start, utterance_end: last_voice },
+        ],
+        "no end of turn for the first pause; one pause per silence"
+    );
+}
+
+#[test]
+fn expecting_digits_lengthens_the_pause_as_well() {
+    let mut s = Sim::new();
+    s.tt.expect_digits(true);
+    s.frames(40, 0.9);
+    let last_voice = s.now;
+    s.frames(70, 0.1);
+    let pauses: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
+    let ends: Vec<Instant> = s.ends().iter().map(|e| e.0).collect();
+    // 200 ms scaled by 1200/500.
+    assert_eq!(pauses, vec![last_voice + 480 * MS]);
+    assert_eq!(ends, vec![last_voice + 1200 * MS]);
+}
+
+#[test]
+fn no_pause_for_a_backchannel_or_with_speculation_off() {
+    let mut s = Sim::new();
+    s.tt.bot_started(s.now, false);
+    s.frames(15, 0.95); // "uh-huh" over the bot
+    s.frames(60, 0.1);
+    assert_eq!(s.count(pause), 0);
+
+    let mut s = Sim::with(TurnConfig { speculate_after: None, ..TurnConfig::default() });
+    s.frames(50, 0.9);
+    s.frames(40, 0.05);
+    assert_eq!((s.count(pause), s.count(eot)), (0, 1));
 }
 
 #[test]

@@ -38,54 +38,23 @@ pub struct CallDeps {
     pub llm: LlmClient,
     pub tts: TtsClient,
     pub vad: VadClient,
-    /// Whisper initial prompt: practice name, services, appointment types.
-    pub vocabulary: String,
     pub turn: TurnConfig,
 }
 
 const RATE: u32 = 16_000;
 
+/// A turn this long that transcribes to nothing was speech we did not make out, not noise.
+const UNHEARD_SPEECH: Duration = Duration::from_millis(800);
+
 fn samples_duration(n: usize) -> Duration {
     Duration::from_micros(n as u64 * 1_000_000 / RATE as u64)
 }
 
-/// Fixed sentences the policy often opens a reply with: pre-synthesized at start-up (the TTS engine
-/// answers cached sentences at once), so a reply starting with one plays without waiting for Piper.
-/// Kept in step with fd-receptionist's wording by hand; a phrase that drifts only costs the cache hit.
-pub const LEAD_IN_PHRASES: &[&str] = &[
-    "Sorry, I didn't catch that.",
-    "Let me read that back.",
-    "You're all set.",
-    "Sure.",
-    "No problem.",
-    "Okay.",
-    "I'm sorry, that time was just taken.",
-    "I'm sorry, I'm having trouble understanding.",
-    "I'm sorry you're in pain.",
-    "I'm sorry, I don't see any openings around then.",
-    "I'm sorry, I couldn't find a record that matches.",
-    "I'm not sure about that, and I don't want to guess.",
-    "I can take a message, and someone will call you back.",
-    "I'll take an urgent message for the dentist.",
-    "Our office is closed right now.",
-    "If this is a life-threatening emergency, please hang up and call 911.",
-    "We can see you today for an emergency visit.",
-    "Let me transfer you to the front desk. One moment, please.",
-    "Is there anything else I can help you with?",
-    "May I have your first and last name?",
-    "What's the best phone number to reach you?",
-    "For your security, what is your date of birth?",
-    "What day would you like to come in?",
-    "Which works best for you?",
-    "How can I help you today?",
-    "Are you still there?",
-    "I'll let you go now. Please call us back anytime.",
-];
 
-/// Pre-synthesizes [`LEAD_IN_PHRASES`] one request at a time (so a call's own synthesis never
+/// Pre-synthesizes [`fd_receptionist::FIXED_SENTENCES`] one request at a time (so a call's own synthesis never
 /// waits behind the whole list). Failures only cost speed.
 pub async fn preload_lead_ins(tts: &TtsClient) {
-    for p in LEAD_IN_PHRASES {
+    for p in fd_receptionist::FIXED_SENTENCES {
         if let Err(e) = tts.preload(&[(*p).to_owned()], RATE).await {
             tracing::warn!(error = %e, "could not pre-synthesize a fixed phrase");
             return;
@@ -199,9 +168,13 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let clock = deps.clock.clone();
     store.set_clock(move || clock.now());
     let caller_id = call.caller.user.clone().filter(|u| !u.is_empty());
+    // A number staff can call back ("anonymous" and SIP names are not).
+    let callback_number = caller_id.clone().filter(|u| u.trim_start_matches('+').len() >= 7 && u.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()));
     let db_call = store.start_call(&NewCall { direction: Direction::Inbound, caller: caller_id.clone(), callee: None })?;
     store.answer_call(db_call)?;
     let facts = practice_facts(&store)?;
+    // Whisper's prompt follows what the receptionist just asked (a number, a date of birth, ...).
+    let prompts = RecognizerPrompts::new(&facts);
     let started = Instant::now();
     let now = || deps.clock.now();
     let mut rec = Recorder::new(started, std::time::Duration::from_secs(30 * 60));
@@ -408,7 +381,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = utter.extract(start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, last_voice, generation, itx.clone());
+                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.for_(policy.expecting()), audio, last_voice, generation, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -440,7 +413,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             }
                             let audio = utter.extract(start, utterance_end);
                             generation += 1;
-                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), deps.vocabulary.clone(), audio, utterance_end, generation, itx.clone());
+                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.for_(policy.expecting()), audio, utterance_end, generation, itx.clone());
                         }
                     }
                 }
@@ -465,13 +438,22 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
         // A confirmed caller turn: the real policy, real tools, exactly once per turn.
         if let Some((heard, prepared)) = confirmed.take() {
             let Heard { text, asr_ms, llm_ms, reading, utterance_end } = heard;
-            turn_start = None;
+            let spoken = turn_start.take().map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();
             timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
-            if text.trim().is_empty() {
+            if text.trim().is_empty() && spoken < UNHEARD_SPEECH {
+                // A cough or a click: nothing to answer.
                 turn.resume_listening(Instant::now());
                 if let Some(p) = prepared {
                     p.task.abort();
                 }
+            } else if text.trim().is_empty() {
+                // Real speech we could not make out (or the recogniser failed): say so rather than
+                // leave the caller waiting in silence.
+                if let Some(p) = prepared {
+                    p.task.abort();
+                }
+                let ev = Event::CallerSaid { text, asr_confidence: None, understanding: None };
+                pending.extend(handle_event(&mut policy, ev, &mut store, db_call, deps));
             } else {
                 add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
                 let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
@@ -523,7 +505,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
             tracing::error!(error = %e, "could not store the call recording");
         }
     }
-    finish_call(&mut store, db_call, &policy)?;
+    finish_call(&mut store, db_call, &policy, callback_number.as_deref())?;
     Ok(())
 }
 
@@ -595,6 +577,33 @@ async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<Vec<i1
         let _ = stream.close().await;
     });
     (Some(tx), prob_rx, Some(task))
+}
+
+/// The recogniser prompts of this call's practice, one per kind of expected answer.
+struct RecognizerPrompts {
+    anything: String,
+    phone: String,
+    dob: String,
+}
+
+impl RecognizerPrompts {
+    fn new(facts: &fd_receptionist::PracticeFacts) -> Self {
+        use fd_receptionist::{recognizer_prompt, Expecting};
+        RecognizerPrompts {
+            anything: recognizer_prompt(facts, Expecting::Anything),
+            phone: recognizer_prompt(facts, Expecting::PhoneNumber),
+            dob: recognizer_prompt(facts, Expecting::DateOfBirth),
+        }
+    }
+
+    fn for_(&self, e: fd_receptionist::Expecting) -> String {
+        use fd_receptionist::Expecting;
+        match e {
+            Expecting::PhoneNumber => self.phone.clone(),
+            Expecting::DateOfBirth => self.dob.clone(),
+            Expecting::Anything | Expecting::Name => self.anything.clone(),
+        }
+    }
 }
 
 fn spawn_transcriber(
@@ -777,12 +786,17 @@ fn log_recorded(r: &Recorded) {
     tracing::info!(event = kind, "call event");
 }
 
-fn finish_call(store: &mut Store, db_call: i64, policy: &Receptionist) -> anyhow::Result<()> {
+fn finish_call(store: &mut Store, db_call: i64, policy: &Receptionist, caller_id: Option<&str>) -> anyhow::Result<()> {
     let s = policy.summary();
     let outcome = fd_store::Outcome::parse(s.outcome.as_str());
     store.end_call(db_call, &CallEnd { outcome, summary: Some(s.text.clone()), sentiment: None, patient_id: None })?;
     if let Some(lead) = &s.lead {
-        let _ = store.add_lead(s.patient_name.as_deref(), None, i64::from(lead.score), None, Some(db_call), fd_store::Actor::Call(db_call));
+        // The caller id is the number to call a lead back on. A message already notified staff;
+        // a hot lead without one gets its own notification.
+        let lead_id = store.add_lead(s.patient_name.as_deref(), caller_id, i64::from(lead.score), None, Some(db_call), fd_store::Actor::Call(db_call))?;
+        if s.notify_staff && s.message_id.is_none() {
+            store.notify_staff_of_lead(lead_id, fd_store::Actor::Call(db_call))?;
+        }
     }
     Ok(())
 }

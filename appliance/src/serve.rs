@@ -203,7 +203,6 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         llm: engines.llm(),
         tts: engines.tts(),
         vad: engines.vad(),
-        vocabulary: vocabulary(&facts),
         turn: Default::default(),
     };
 
@@ -281,11 +280,6 @@ async fn registration(r: &crate::config::RegisterConfig) -> Result<fd_voice::sip
 fn display_addr(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {
     let ip = public_ip.unwrap_or(addr.ip());
     SocketAddr::new(ip, addr.port()).to_string()
-}
-
-/// Whisper's initial prompt for an open question (see fd_receptionist::recognizer).
-fn vocabulary(f: &fd_receptionist::PracticeFacts) -> String {
-    fd_receptionist::recognizer_prompt(f, fd_receptionist::Expecting::Anything)
 }
 
 /// Tells systemd (Type=notify) about readiness, liveness and shutdown; a no-op outside systemd.

@@ -28,6 +28,7 @@ pub mod facts;
 pub mod llm;
 pub mod memory;
 mod phrasing;
+pub use phrasing::FIXED_SENTENCES;
 mod policy;
 pub mod recognizer;
 pub mod tools;

@@ -126,3 +126,47 @@ fn join(items: &[String], conj: &str) -> String {
         n => format!("{} {conj} {}", items[..n - 1].join(", "), items[n - 1]),
     }
 }
+
+/// Sentences the policy says word for word, often first in a reply: the appliance pre-synthesizes
+/// them so the first audio of those replies is ready at once. A test keeps this list in step with
+/// the policy's wording.
+pub const FIXED_SENTENCES: &[&str] = &[
+    "Sorry, I didn't catch that.",
+    "Let me read that back.",
+    "You're all set.",
+    "Sure.",
+    "No problem.",
+    "Okay.",
+    "I'm sorry, that time was just taken.",
+    "I'm sorry, I'm having trouble understanding.",
+    "I'm sorry you're in pain.",
+    "I'm sorry, I don't see any openings around then.",
+    "I'm sorry, I couldn't find a record that matches.",
+    "I'm not sure about that, and I don't want to guess.",
+    "I can take a message, and someone will call you back.",
+    "I'll take an urgent message for the dentist.",
+    "Our office is closed right now.",
+    "If this is a life-threatening emergency, please hang up and call 911.",
+    "We can see you today for an emergency visit.",
+    "Let me transfer you to the front desk. One moment, please.",
+    "Is there anything else I can help you with?",
+    "May I have your first and last name?",
+    "What's the best phone number to reach you?",
+    "For your security, what is your date of birth?",
+    "What day would you like to come in?",
+    "Which works best for you?",
+    "How can I help you today?",
+    "Are you still there?",
+    "I'll let you go now. Please call us back anytime.",
+];
+
+#[cfg(test)]
+mod fixed_sentences_tests {
+    #[test]
+    fn every_fixed_sentence_is_still_said_by_the_policy() {
+        let policy = include_str!("policy.rs");
+        for s in super::FIXED_SENTENCES {
+            assert!(policy.contains(s), "{s:?} is no longer said verbatim by the policy: update FIXED_SENTENCES");
+        }
+    }
+}

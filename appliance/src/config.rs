@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -76,7 +76,7 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnginesConfig {
     /// Where the engine binaries (frontdesk-asr, -llm, -tts, -vad) are; default: next to `frontdesk`.
@@ -90,17 +90,6 @@ pub struct EnginesConfig {
 pub struct ModelsConfig {
     /// Directory of trusted vendor public keys (`*.pub`) for model bundles.
     pub trusted_keys_dir: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            sip: SipConfig::default(),
-            http: HttpConfig::default(),
-            engines: EnginesConfig::default(),
-            models: ModelsConfig::default(),
-        }
-    }
 }
 
 impl Default for SipConfig {
@@ -125,12 +114,6 @@ impl Default for SipConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self { listen: "0.0.0.0:8080".parse().expect("literal") }
-    }
-}
-
-impl Default for EnginesConfig {
-    fn default() -> Self {
-        Self { bin_dir: None, threads: None }
     }
 }
 

@@ -230,7 +230,10 @@ pub fn bot_turns(packets: &[RtpPacket], p: &VoiceParams) -> Vec<BotTurn> {
 /// Voice-to-voice latency of one caller turn, as seen on the wire at the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TurnLatency {
-    /// Last caller speech packet before the reply.
+    /// The caller's turn was a key press, not speech: not a voice-to-voice figure (the reply
+    /// starts before the event's end retransmissions are over).
+    pub dtmf: bool,
+    /// Last caller speech (or DTMF) packet before the reply.
     pub caller_end_us: i64,
     /// First far-end speech packet of the reply.
     pub reply_start_us: i64,
@@ -243,9 +246,9 @@ pub struct TurnLatency {
 /// preceded by caller activity since the start of the previous far-end turn; far-end
 /// turns with no caller activity before them (the greeting, re-prompts) are skipped.
 pub fn turn_latencies(packets: &[RtpPacket], p: &VoiceParams) -> Vec<TurnLatency> {
-    // Voice only: a key press is not speech, and the reply to one starts before its
-    // end-of-event retransmissions are over (it gave a 5 ms "voice-to-voice" figure).
-    let caller: Vec<i64> = packets.iter().filter(|k| k.dir == Direction::Sent && !matches!(k.payload, Payload::Dtmf { .. }) && k.rms() > p.threshold_rms).map(|k| k.ts_us).collect();
+    let caller = caller_activity(packets, p);
+    let dtmf_at: std::collections::HashSet<i64> =
+        packets.iter().filter(|k| k.dir == Direction::Sent && matches!(k.payload, Payload::Dtmf { .. })).map(|k| k.ts_us).collect();
     let turns = bot_turns(packets, p);
     let mut out = Vec::new();
     let mut prev_start = i64::MIN;
@@ -255,6 +258,7 @@ pub fn turn_latencies(packets: &[RtpPacket], p: &VoiceParams) -> Vec<TurnLatency
             if c > prev_start {
                 let still = caller.get(i).is_some_and(|&n| n - t.start_us <= 200_000);
                 out.push(TurnLatency {
+                    dtmf: dtmf_at.contains(&c),
                     caller_end_us: c,
                     reply_start_us: t.start_us,
                     latency_ms: (t.start_us - c) as f64 / 1000.0,

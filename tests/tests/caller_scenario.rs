@@ -75,6 +75,7 @@ fn speech_and_dtmf_turns_with_latency() {
     let reply2 = wire_time(&run.record.packets, onsets[2]);
     let expected = (reply2 - last_dtmf) as f64 / 1000.0;
     assert!((run.latencies[1].latency_ms - expected).abs() <= 40.0, "{:?} vs {expected}", run.latencies[1]);
+    assert!(!run.latencies[0].dtmf && run.latencies[1].dtmf, "the second turn was a key press");
     let reply1 = wire_time(&run.record.packets, onsets[1]);
     assert!((run.latencies[0].reply_start_us - reply1).abs() <= 40_000);
     eprintln!("p50 {:.0} ms p95 {:.0} ms over {} turns", summary.p50_ms, summary.p95_ms, summary.count);

@@ -120,7 +120,7 @@ fn run_one(sc: &Scenario, work: &std::path::Path) -> Outcome {
     let mut failures = Vec::new();
     let mut latencies_ms = Vec::new();
     match run {
-        Ok(r) => latencies_ms = r.latencies.iter().map(|l| l.latency_ms).collect(),
+        Ok(r) => latencies_ms = r.latencies.iter().filter(|l| !l.dtmf).map(|l| l.latency_ms).collect(),
         Err(e) => failures.push(format!("call failed: {e}")),
     }
     let store = Store::open(&app.data_dir).expect("open store after the call");
@@ -266,7 +266,7 @@ fn four_simultaneous_callers() {
         let mut failures = Vec::new();
         let mut latencies_ms = Vec::new();
         match run {
-            Ok(r) => latencies_ms = r.latencies.iter().map(|l| l.latency_ms).collect(),
+            Ok(r) => latencies_ms = r.latencies.iter().filter(|l| !l.dtmf).map(|l| l.latency_ms).collect(),
             Err(e) => failures.push(format!("call failed: {e}")),
         }
         let mut stages = Stages::default();

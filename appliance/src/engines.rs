@@ -281,6 +281,19 @@ impl EngineSet {
         }
     }
 
+    /// Wait until `kind` answers health again (after a restart), up to `timeout`.
+    #[allow(dead_code)] // used by models/tests/engines_supervisor.rs, which includes this file
+    pub async fn wait_healthy(&self, kind: EngineKind, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(self.client(kind).health().await, Ok(h) if h.ready) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// Stop supervising and kill every engine.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

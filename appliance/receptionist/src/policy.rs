@@ -388,7 +388,10 @@ impl Receptionist {
 
     /// The model fills gaps only; its yes never commits (only its no is taken).
     fn merge_llm(&self, ut: &mut Utt, r: &LlmReading, today: NaiveDate, anchor: Option<NaiveDate>, open: NaiveTime, close: NaiveTime) {
-        if ut.intent.is_none() {
+        // The model's intent is taken only when no task is under way: a guess about a garbled
+        // line must not turn a message being taken into a booking (it did, on a real call).
+        let between_tasks = self.flow.is_none() || matches!(self.awaiting, Await::Open | Await::AnythingElse);
+        if ut.intent.is_none() && between_tasks {
             ut.intent = match r.intent.as_deref() {
                 Some("book") => Some(Intent::Book),
                 Some("reschedule") => Some(Intent::Reschedule),

@@ -272,3 +272,16 @@ fn llm_hint_never_changes_the_type_the_caller_asked_for() {
     let booked = c.tools.appointments.iter().find(|a| !a.cancelled && a.patient_id != "p1" && a.appointment_type == "Cleaning & Exam");
     assert!(booked.is_some(), "a Cleaning & Exam was booked");
 }
+
+#[test]
+fn llm_intent_does_not_switch_a_task_under_way() {
+    // After hours: a message is being taken when a garbled line comes in.
+    let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");
+    c.say("Hi, I need to talk to someone about my bill.");
+    let guess = LlmReading { intent: Some("book".into()), ..Default::default() };
+    let reply = c.say_llm("You can reach me at 210, time time time, 016 or", Some(guess));
+    assert!(!reply.contains("first and last name"), "the model's guess started a booking: {reply}");
+    c.say("No, that's all, thanks.");
+    c.ev(Event::CallerHungUp);
+    assert_eq!(c.r.summary().outcome, Outcome::Message, "the message is kept");
+}

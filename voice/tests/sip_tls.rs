@@ -4,10 +4,13 @@
 //! the call, untrusted sources get no handshake, and bad certificate/key files are reported by
 //! name.
 
+mod common;
+
+use common::{free_rtp_pair, SipConn};
 use fd_voice::endpoint::{
     load_tls_certs, load_tls_key, CallEvent, Endpoint, EndpointConfig, TlsConfig,
 };
-use fd_voice::sip::message::{parse_stream, Message, StreamFrame};
+use fd_voice::sip::message::Message;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,18 +41,6 @@ fn pki(name: &str) -> Pki {
         cert,
         key,
         cert_pem: ck.cert.pem(),
-    }
-}
-
-fn free_rtp_pair(from: u16) -> (u16, u16) {
-    let mut p = from;
-    loop {
-        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
-        {
-            return (p, p + 1);
-        }
-        p += 2;
     }
 }
 
@@ -88,8 +79,7 @@ async fn tls_connect(addr: SocketAddr, cert_pem: &str) -> std::io::Result<TlsStr
 
 /// A scripted caller on one TLS connection.
 struct TlsUac {
-    s: TlsStream<TcpStream>,
-    buf: Vec<u8>,
+    conn: SipConn<TlsStream<TcpStream>>,
     me: SocketAddr,
     ep: SocketAddr,
     to_tag: String,
@@ -116,34 +106,10 @@ Contact: <sip:u@{me};transport=tls>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
         )
     }
     async fn send(&mut self, m: String) {
-        self.s.write_all(m.as_bytes()).await.unwrap();
-        self.s.flush().await.unwrap();
+        self.conn.send(&m).await;
     }
     async fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            while let Ok(f) = parse_stream(&self.buf) {
-                match f {
-                    StreamFrame::Incomplete => break,
-                    StreamFrame::KeepAlive { consumed } => {
-                        self.buf.drain(..consumed);
-                    }
-                    StreamFrame::Message { message, consumed } => {
-                        self.buf.drain(..consumed);
-                        if pred(&message) {
-                            return message;
-                        }
-                    }
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout_at(deadline, self.s.read(&mut chunk))
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .unwrap();
-            assert!(n > 0, "connection closed while waiting for {what}");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        self.conn.next_matching(what, pred).await
     }
 }
 
@@ -170,8 +136,7 @@ async fn call_over_tls_survives_garbage_on_the_tls_port() {
     let s = tls_connect(tls_addr, &pki.cert_pem).await.unwrap();
     let me = s.get_ref().0.local_addr().unwrap();
     let mut u = TlsUac {
-        s,
-        buf: Vec::new(),
+        conn: SipConn::new(s),
         me,
         ep: tls_addr,
         to_tag: String::new(),

@@ -6,6 +6,9 @@
 //!   PBX's Contact over a new TLS connection (never in clear);
 //! - a registrar whose certificate does not match fails the registration (503) at once.
 
+mod common;
+
+use common::{free_rtp_pair, SipConn};
 use fd_voice::endpoint::{Endpoint, EndpointConfig, RegistrationStatus};
 use fd_voice::sip::digest::{self, Challenge};
 use fd_voice::sip::message::{parse_stream, Message, StreamFrame};
@@ -64,48 +67,13 @@ impl Registrar {
             .expect("the endpoint did not connect")
             .unwrap();
         let s = self.acceptor.accept(tcp).await.expect("TLS handshake");
-        Conn { s, buf: Vec::new() }
+        SipConn::new(s)
     }
 }
 
-struct Conn<S> {
-    s: S,
-    buf: Vec<u8>,
-}
+type Conn<S> = SipConn<S>;
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    async fn send(&mut self, m: &str) {
-        self.s.write_all(m.as_bytes()).await.unwrap();
-        self.s.flush().await.unwrap();
-    }
-
-    async fn next(&mut self, what: &str) -> Message {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            while let Ok(f) = parse_stream(&self.buf) {
-                match f {
-                    StreamFrame::Incomplete => break,
-                    StreamFrame::KeepAlive { consumed } => {
-                        self.buf.drain(..consumed);
-                    }
-                    StreamFrame::Message { message, consumed } => {
-                        self.buf.drain(..consumed);
-                        return message;
-                    }
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout_at(deadline, self.s.read(&mut chunk))
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .unwrap();
-            assert!(n > 0, "connection closed while waiting for {what}");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> SipConn<S> {
     /// Waits for a CRLFCRLF keep-alive ping (messages before it are a test failure).
     async fn ping(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -181,18 +149,6 @@ fn config(reg: &Registrar) -> EndpointConfig {
         registrar_transport: Transport::Tls,
         tls_ca_file: Some(reg.ca_file.clone()),
         ..EndpointConfig::default()
-    }
-}
-
-fn free_rtp_pair(from: u16) -> (u16, u16) {
-    let mut p = from;
-    loop {
-        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
-        {
-            return (p, p + 1);
-        }
-        p += 2;
     }
 }
 

@@ -381,7 +381,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = utter.extract(start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.for_(policy.expecting()), audio, last_voice, generation, itx.clone());
+                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, last_voice, generation, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -413,7 +413,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             }
                             let audio = utter.extract(start, utterance_end);
                             generation += 1;
-                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.for_(policy.expecting()), audio, utterance_end, generation, itx.clone());
+                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, itx.clone());
                         }
                     }
                 }
@@ -596,12 +596,19 @@ impl RecognizerPrompts {
         }
     }
 
-    fn for_(&self, e: fd_receptionist::Expecting) -> String {
+    /// How to transcribe the caller's next turn: the prompt for what the policy's last question
+    /// asks for, and the words its answer is likely to hold (the offered times).
+    fn opts(&self, policy: &Receptionist) -> TranscribeOpts {
         use fd_receptionist::Expecting;
-        match e {
-            Expecting::PhoneNumber => self.phone.clone(),
-            Expecting::DateOfBirth => self.dob.clone(),
-            Expecting::Anything | Expecting::Name => self.anything.clone(),
+        let prompt = match policy.expecting() {
+            Expecting::PhoneNumber => &self.phone,
+            Expecting::DateOfBirth => &self.dob,
+            Expecting::Anything | Expecting::Name => &self.anything,
+        };
+        TranscribeOpts {
+            vocabulary_prompt: Some(prompt.clone()),
+            audio_ctx: None,
+            bias: policy.likely_phrases(),
         }
     }
 }
@@ -609,7 +616,7 @@ impl RecognizerPrompts {
 fn spawn_transcriber(
     asr: AsrClient,
     llm: LlmClient,
-    vocabulary: String,
+    opts: TranscribeOpts,
     audio: Vec<i16>,
     utterance_end: Instant,
     generation: u64,
@@ -617,7 +624,6 @@ fn spawn_transcriber(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let t0 = Instant::now();
-        let opts = TranscribeOpts { vocabulary_prompt: Some(vocabulary), audio_ctx: None };
         let text = match asr.transcribe(&audio, &opts).await {
             Ok(t) => t.text,
             Err(e) => {

@@ -56,7 +56,7 @@ fn main() {
             let mut used = 0;
             for _ in 0..RUNS {
                 let t = Instant::now();
-                let tr = rt.block_on(asr.transcribe(pcm, &TranscribeOpts { vocabulary_prompt: None, audio_ctx: ctx })).unwrap();
+                let tr = rt.block_on(asr.transcribe(pcm, &TranscribeOpts { audio_ctx: ctx, ..Default::default() })).unwrap();
                 times.push(t.elapsed());
                 used = tr.audio_ctx;
             }
@@ -72,9 +72,9 @@ fn main() {
         for (_, pcm, reference) in &clips {
             let ctx = ctx_for(pcm.len(), floor);
             let t = Instant::now();
-            let a = rt.block_on(asr.transcribe(pcm, &TranscribeOpts { vocabulary_prompt: None, audio_ctx: Some(ctx) })).unwrap();
+            let a = rt.block_on(asr.transcribe(pcm, &TranscribeOpts { audio_ctx: Some(ctx), ..Default::default() })).unwrap();
             total += t.elapsed();
-            let b = rt.block_on(asr.transcribe(&phone_path(pcm), &TranscribeOpts { vocabulary_prompt: None, audio_ctx: Some(ctx) })).unwrap();
+            let b = rt.block_on(asr.transcribe(&phone_path(pcm), &TranscribeOpts { audio_ctx: Some(ctx), ..Default::default() })).unwrap();
             let (x, w) = word_errors(reference, &a.text);
             let (y, _) = word_errors(reference, &b.text);
             e16 += x;

@@ -1,5 +1,5 @@
 //! Transcribe WAV files with a running `frontdesk-asr` (for tuning and debugging by hand):
-//! `cargo run -p fd-models --example transcribe -- SOCKET [--ctx N] [--prompt TEXT] FILE.wav...`
+//! `cargo run -p fd-models --example transcribe -- SOCKET [--ctx N] [--prompt TEXT] [--bias 'PHRASE|PHRASE'] FILE.wav...`
 //! Files must be 16 kHz mono 16-bit PCM (convert with `sox in.wav -r 16000 -c 1 -b 16 out.wav`).
 
 use fd_models::client::{AsrClient, TranscribeOpts};
@@ -23,13 +23,19 @@ fn read_wav(path: &str) -> Vec<i16> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let socket = args.next().expect("usage: transcribe SOCKET [--ctx N] [--prompt TEXT] FILE...");
+    let socket = args.next().expect("usage: transcribe SOCKET [--ctx N] [--prompt TEXT] [--bias 'PHRASE|PHRASE'] FILE...");
     let mut opts = TranscribeOpts::default();
     let mut files = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--ctx" => opts.audio_ctx = args.next().and_then(|v| v.parse().ok()),
             "--prompt" => opts.vocabulary_prompt = args.next(),
+            "--bias" => {
+                opts.bias = args
+                    .next()
+                    .map(|b| b.split('|').map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
             _ => files.push(a),
         }
     }

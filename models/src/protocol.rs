@@ -47,6 +47,10 @@ pub enum Request {
         /// Override the automatic shortened encoder window (in mel frames/2, max 1500; 0 = full).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         audio_ctx: Option<u32>,
+        /// Phrases the caller is likely to say now (the times just offered, the name on file):
+        /// the decoder favours them where the audio is ambiguous. Never logged (may be PHI).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bias: Vec<String>,
     },
     /// LLM: replace the cached system prompt (its KV cache is computed once, here).
     SetSystemPrompt { id: u64, text: String },
@@ -355,7 +359,7 @@ mod tests {
 
     #[test]
     fn frame_round_trip_split_across_reads() {
-        let req = Request::Transcribe { id: 7, sample_rate: 16000, prompt: Some("Dr. Patel".into()), audio_ctx: None };
+        let req = Request::Transcribe { id: 7, sample_rate: 16000, prompt: Some("Dr. Patel".into()), audio_ctx: None, bias: vec!["nine o'clock".into()] };
         let pcm = [1i16, -2, 300, i16::MIN, i16::MAX];
         let bytes = encode_frame(&req, &pcm_to_bytes(&pcm)).unwrap();
         let mut dec = FrameDecoder::new();

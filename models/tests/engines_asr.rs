@@ -39,6 +39,80 @@ fn whisper_librivox_wer_16k_and_phone_path() {
     assert!(w8 <= 0.10, "WER on the phone path {:.1}% > 10%", w8 * 100.0);
 }
 
+/// espeak-ng speech (the scripted callers' voice) at 16 kHz, through the 8 kHz μ-law phone path.
+fn espeak_phone(text: &str) -> Vec<i16> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (raw, wav) = (dir.path().join("raw.wav"), dir.path().join("16k.wav"));
+    let ok = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&raw)
+        .arg("--")
+        .arg(text)
+        .status();
+    assert!(
+        ok.is_ok_and(|s| s.success()),
+        "espeak-ng failed: apt-get install espeak-ng (packaging/setup.sh --test does)"
+    );
+    let ok = std::process::Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "16000", "-c", "1", "-b", "16"])
+        .arg(&wav)
+        .status();
+    assert!(
+        ok.is_ok_and(|s| s.success()),
+        "sox failed: apt-get install sox (packaging/setup.sh --test does)"
+    );
+    phone_path(&read_wav(&wav).0)
+}
+
+#[test]
+fn expected_phrases_are_favoured_and_nothing_else_is_forced_in() {
+    let eng = asr_engine();
+    let rt = rt();
+    let client = asr_client(&eng.socket);
+    // What the receptionist hints while a caller picks among 9, 10 and 11 AM.
+    let bias: Vec<String> = [
+        "nine",
+        "9",
+        "ten",
+        "10",
+        "eleven",
+        "11",
+        "first one",
+        "second one",
+        "third one",
+    ]
+    .map(String::from)
+    .to_vec();
+    let hinted = TranscribeOpts {
+        bias: bias.clone(),
+        ..Default::default()
+    };
+    // tiny.en hears this line as "I look like please" on the phone path without the hint.
+    let t = rt
+        .block_on(client.transcribe(&espeak_phone("Nine o'clock please."), &hinted))
+        .expect("transcribe");
+    let low = t.text.to_lowercase();
+    assert!(
+        low.contains('9') || low.contains("nine"),
+        "offered nine not heard: {:?}",
+        t.text
+    );
+    let t = rt
+        .block_on(client.transcribe(&espeak_phone("The first one, please."), &hinted))
+        .expect("transcribe");
+    assert!(t.text.to_lowercase().contains("first"), "{:?}", t.text);
+    // Speech that holds none of the phrases keeps its accuracy: at most one phrase is started per
+    // utterance, and only where the audio allows it.
+    let w = wer(&client, &rt, &librivox(), true, &hinted);
+    println!("WER 8 kHz with unrelated hints: {:.1}%", w * 100.0);
+    assert!(
+        w <= 0.10,
+        "hints pushed the LibriVox WER on the phone path to {:.1}%",
+        w * 100.0
+    );
+}
+
 #[test]
 fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
     let eng = asr_engine();
@@ -50,7 +124,7 @@ fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
     let long = vec![100i16; 16000 * 31];
     assert!(matches!(rt.block_on(client.transcribe(&long, &opts)), Err(EngineError::BadRequest { .. })));
     // Wrong sample rate through the raw protocol.
-    let r = rt.block_on(client.0.call(|id| Request::Transcribe { id, sample_rate: 8000, prompt: None, audio_ctx: None }, &pcm_to_bytes(&[1, 2, 3])));
+    let r = rt.block_on(client.0.call(|id| Request::Transcribe { id, sample_rate: 8000, prompt: None, audio_ctx: None, bias: vec![] }, &pcm_to_bytes(&[1, 2, 3])));
     assert!(matches!(r, Err(EngineError::BadRequest { ref message, .. }) if message.contains("16000")), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(2), "bad requests must be rejected without running Whisper");
     let silent = rt.block_on(client.transcribe(&vec![0i16; 16000 * 2], &opts)).unwrap();
@@ -63,7 +137,7 @@ fn vocabulary_prompt_is_accepted() {
     let eng = asr_engine();
     let rt = rt();
     let client = asr_client(&eng.socket);
-    let opts = TranscribeOpts { vocabulary_prompt: Some("Dashwood, Norland Park.".into()), audio_ctx: None };
+    let opts = TranscribeOpts { vocabulary_prompt: Some("Dashwood, Norland Park.".into()), ..Default::default() };
     let t = rt.block_on(client.transcribe(&clips[0].1, &opts)).unwrap();
     assert!(normalise(&t.text).contains(&"dashwood".to_string()), "{}", t.text);
 }
@@ -93,7 +167,7 @@ fn killed_engine_gives_unavailable_promptly() {
     let pid = eng.child.id();
     let audio = clips[3].1.clone();
     let c2 = client.clone();
-    let fut = rt.spawn(async move { c2.transcribe(&audio, &TranscribeOpts { vocabulary_prompt: None, audio_ctx: Some(0) }).await });
+    let fut = rt.spawn(async move { c2.transcribe(&audio, &TranscribeOpts { audio_ctx: Some(0), ..Default::default() }).await });
     std::thread::sleep(Duration::from_millis(150));
     let t = Instant::now();
     kill9(pid);

@@ -241,6 +241,15 @@ impl Receptionist {
         }
     }
 
+    /// Words the caller's next answer is likely to contain, for the recogniser to favour: the
+    /// offered times while a choice among them is pending (see `recognizer::offer_phrases`).
+    pub fn likely_phrases(&self) -> Vec<String> {
+        match self.awaiting {
+            Await::Offer => crate::recognizer::offer_phrases(&self.c.offers),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.ended
     }

@@ -6,7 +6,16 @@
 //! "two one seven ... five five five ... zero one ... nine one" from "217-5501, I'm one" into
 //! "217 555 0191". No prompt holds a concrete appointment date or time: the model once copied
 //! "March 5th at 2 PM" from a prompt into a caller who had said 10 AM.
+//!
+//! Concrete times reach the recogniser another way, and only while the caller is choosing among
+//! offers: [`offer_phrases`] lists what an answer is likely to contain, and the engine favours
+//! those words where the audio is ambiguous ("nine o'clock please" was heard "I look like please"
+//! on the 8 kHz phone path; with the offered times favoured it is heard right). The engine starts
+//! at most one such phrase per turn, so a phrase cannot be forced in twice.
 
+use chrono::{NaiveTime, Timelike};
+
+use crate::tools::SlotOffer;
 use crate::{Expecting, PracticeFacts};
 
 pub fn recognizer_prompt(f: &PracticeFacts, expecting: Expecting) -> String {
@@ -28,6 +37,64 @@ pub fn recognizer_prompt(f: &PracticeFacts, expecting: Expecting) -> String {
     }
 }
 
+const HOUR_WORDS: [&str; 13] = [
+    "twelve", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve",
+];
+const MINUTE_WORDS: [(u32, &str); 3] = [(15, "fifteen"), (30, "thirty"), (45, "forty-five")];
+const ORDINALS: [&str; 5] = [
+    "first one",
+    "second one",
+    "third one",
+    "fourth one",
+    "fifth one",
+];
+
+/// What a caller choosing among `offers` is likely to say: each time as a word and as digits
+/// ("nine", "9"; "nine thirty", "9:30"), "noon", the weekdays when the offers span days, and
+/// "first one" … (without "the": a favoured "the" would crowd out the times).
+pub fn offer_phrases(offers: &[SlotOffer]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |p: String| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for o in offers {
+        for p in time_phrases(o.start_local.time()) {
+            push(p);
+        }
+    }
+    let mut days: Vec<_> = offers.iter().map(|o| o.start_local.date()).collect();
+    days.dedup();
+    if days.len() > 1 {
+        for d in days {
+            push(crate::phrasing::weekday_name(d).to_string());
+        }
+    }
+    for o in ORDINALS.iter().take(offers.len().min(ORDINALS.len())) {
+        push(o.to_string());
+    }
+    out
+}
+
+fn time_phrases(t: NaiveTime) -> Vec<String> {
+    let (h, m) = (t.hour(), t.minute());
+    if h == 12 && m == 0 {
+        return vec!["noon".into(), "twelve".into(), "12".into()];
+    }
+    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+    let word = HOUR_WORDS[h12 as usize];
+    if m == 0 {
+        return vec![word.into(), h12.to_string()];
+    }
+    let mut v = vec![format!("{h12}:{m:02}")];
+    if let Some((_, mw)) = MINUTE_WORDS.iter().find(|(mm, _)| *mm == m) {
+        v.insert(0, format!("{word} {mw}"));
+    }
+    v
+}
+
 /// "+12175550100" → "217 555 0100" (how Whisper writes a North American number).
 fn grouped(e164: &str) -> String {
     let digits: String = e164.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -42,6 +109,54 @@ fn grouped(e164: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn offer(d: u32, h: u32, m: u32) -> SlotOffer {
+        let start_local = chrono::NaiveDate::from_ymd_opt(2026, 3, d)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
+            .unwrap();
+        SlotOffer {
+            slot_id: format!("s{d}{h}{m}"),
+            start_local,
+        }
+    }
+
+    #[test]
+    fn offer_phrases_say_each_time_both_ways() {
+        let p = offer_phrases(&[offer(6, 9, 0), offer(6, 10, 30), offer(6, 14, 0)]);
+        assert_eq!(
+            p,
+            vec![
+                "nine",
+                "9",
+                "ten thirty",
+                "10:30",
+                "two",
+                "2",
+                "first one",
+                "second one",
+                "third one"
+            ]
+        );
+    }
+
+    #[test]
+    fn offer_phrases_name_the_days_when_offers_span_days() {
+        let p = offer_phrases(&[offer(5, 12, 0), offer(6, 12, 0)]);
+        assert_eq!(
+            p,
+            vec![
+                "noon",
+                "twelve",
+                "12",
+                "Thursday",
+                "Friday",
+                "first one",
+                "second one"
+            ]
+        );
+        assert!(offer_phrases(&[]).is_empty());
+    }
 
     #[test]
     fn phone_prompt_shows_the_practice_number_grouped() {

@@ -285,3 +285,27 @@ fn llm_intent_does_not_switch_a_task_under_way() {
     c.ev(Event::CallerHungUp);
     assert_eq!(c.r.summary().outcome, Outcome::Message, "the message is kept");
 }
+
+#[test]
+fn the_offered_times_are_the_recogniser_hints_while_a_choice_is_pending() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    assert!(
+        c.r.likely_phrases().is_empty(),
+        "no hints before anything was offered"
+    );
+    let offer = c.say("I'd like to book a cleaning on Tuesday March tenth in the morning. My name is Maria Lopez.");
+    let hints = c.r.likely_phrases();
+    assert!(hints.len() >= 4, "offers {offer:?} → hints {hints:?}");
+    // Every hinted time is one the receptionist just said ("9 AM" said → "nine" and "9" hinted).
+    for h in hints
+        .iter()
+        .filter(|h| h.chars().all(|ch| ch.is_ascii_digit() || ch == ':'))
+    {
+        assert!(
+            offer.contains(&format!("{h} ")) || offer.contains(&format!("{h}:")),
+            "{h} not in {offer:?}"
+        );
+    }
+    c.say("The first one please.");
+    assert!(c.r.likely_phrases().is_empty(), "no hints at the read-back");
+}

@@ -616,7 +616,7 @@ impl RecognizerPrompts {
 fn spawn_transcriber(
     asr: AsrClient,
     llm: LlmClient,
-    opts: TranscribeOpts,
+    mut opts: TranscribeOpts,
     audio: Vec<i16>,
     utterance_end: Instant,
     generation: u64,
@@ -624,13 +624,19 @@ fn spawn_transcriber(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let t0 = Instant::now();
-        let text = match asr.transcribe(&audio, &opts).await {
-            Ok(t) => t.text,
-            Err(e) => {
-                tracing::warn!(error = %e, "transcription failed");
-                String::new()
+        // First without the phrase hints: a hint can pull a word the caller did not say into a
+        // turn ("Okay, what do you have that afternoon?" came out "1, 2, have met after noon" while
+        // 1 PM was on offer). Only a turn the rules cannot read is decoded again with them
+        // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
+        let hints = std::mem::take(&mut opts.bias);
+        let mut text = transcribe_or_empty(&asr, &audio, &opts).await;
+        if !hints.is_empty() && !text.trim().is_empty() && rules_find_nothing(&text) {
+            opts.bias = hints;
+            let hinted = transcribe_or_empty(&asr, &audio, &opts).await;
+            if !rules_find_nothing(&hinted) {
+                text = hinted;
             }
-        };
+        }
         let asr_ms = t0.elapsed().as_millis() as u64;
         // The model is asked only when the rules find nothing to act on (no intent, yes/no, date,
         // time, phone or name): it costs a few hundred ms, and its reading only fills gaps.
@@ -643,6 +649,16 @@ fn spawn_transcriber(
         };
         let _ = tx.send(Internal::Heard { heard: Box::new(Heard { text, asr_ms, llm_ms, reading, utterance_end }), generation }).await;
     })
+}
+
+async fn transcribe_or_empty(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpts) -> String {
+    match asr.transcribe(audio, opts).await {
+        Ok(t) => t.text,
+        Err(e) => {
+            tracing::warn!(error = %e, "transcription failed");
+            String::new()
+        }
+    }
 }
 
 fn rules_find_nothing(text: &str) -> bool {
@@ -805,4 +821,33 @@ fn finish_call(store: &mut Store, db_call: i64, policy: &Receptionist, caller_id
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules_find_nothing;
+
+    #[test]
+    fn misheard_choices_are_unreadable_and_real_answers_are_not() {
+        // What tiny.en made of "Nine o'clock please" and "The first one, please" on the phone
+        // path: these get a second decoding with the offered times as hints.
+        for heard in [
+            "I look like please.",
+            "I look like clean.",
+            "The eye looks like, please.",
+        ] {
+            assert!(rules_find_nothing(heard), "{heard}");
+        }
+        // Answers the rules read are kept as heard (no second decoding that could pull in an
+        // offered time the caller did not say).
+        for heard in [
+            "9 o'clock, please.",
+            "The first one, please.",
+            "Okay, what do you have that afternoon?",
+            "Yes, that's right.",
+            "2 o'clock is fine.",
+        ] {
+            assert!(!rules_find_nothing(heard), "{heard}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use piper_rs::{ModelConfig, Piper};
 mod resample;
 mod sentences;
 use resample::{resample, to_i16};
-use sentences::split_sentences;
+use sentences::split_for_speech;
 
 #[derive(Parser, Debug)]
 #[command(name = "frontdesk-tts", about = "Front Desk Piper TTS engine")]
@@ -128,7 +128,7 @@ impl Engine for Tts {
                     job.emit(&Response::AudioChunk { id, sample_rate: rate, sentence: 0, cached: true }, &pcm_to_bytes(pcm));
                     return Ok((Response::Synthesized { id, samples: n, sentences: 1 }, vec![]));
                 }
-                let sentences = split_sentences(text);
+                let sentences = split_for_speech(text);
                 if sentences.is_empty() {
                     return Err(Failure::bad_request("text has nothing speakable"));
                 }
@@ -162,7 +162,7 @@ impl Engine for Tts {
                         return Err(Failure::bad_request(format!("preload cache is full ({MAX_CACHE_ENTRIES} prompts)")));
                     }
                     let mut pcm = Vec::new();
-                    for s in split_sentences(t) {
+                    for s in split_for_speech(t) {
                         pcm.extend(self.speak(&s, *sample_rate)?);
                     }
                     self.cache.insert(key, pcm);

@@ -1650,6 +1650,19 @@ impl Receptionist {
             .or_else(|| {
                 let close: Vec<&PatientRef> = ps.iter().filter(|p| u::names_sound_alike(&p.first, &f) && u::names_sound_alike(&p.last, &l)).collect();
                 (close.len() == 1).then(|| close[0])
+            })
+            .or_else(|| {
+                // Surnames suffer most on the 8 kHz phone path ("Alicia Gorman" for Alicia
+                // Gomez): the one member whose first name sounds alike and whose surname starts
+                // with the same letter.
+                let initial = |s: &str| s.chars().next().map(|c| c.to_ascii_lowercase());
+                let close: Vec<&PatientRef> = ps
+                    .iter()
+                    .filter(|p| {
+                        u::names_sound_alike(&p.first, &f) && initial(&p.last) == initial(&l)
+                    })
+                    .collect();
+                (close.len() == 1).then(|| close[0])
             })?
             .clone();
         self.c.first = Some(p.first.clone());

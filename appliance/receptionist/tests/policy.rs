@@ -309,3 +309,22 @@ fn the_offered_times_are_the_recogniser_hints_while_a_choice_is_pending() {
     c.say("The first one please.");
     assert!(c.r.likely_phrases().is_empty(), "no hints at the read-back");
 }
+
+#[test]
+fn a_misheard_surname_is_accepted_only_with_the_same_first_name_and_initial() {
+    // Alicia Gomez's number. Another surname initial is another person: identity check.
+    let (mut c, _) = call("+12175550147", MON_10);
+    let reply = c.say("Hi, it's Alicia Smith. I need to cancel my consultation.");
+    assert!(reply.contains("date of birth"), "{reply}");
+    // A different first name with the household's initial: not her either.
+    let (mut c, _) = call("+12175550147", MON_10);
+    let reply = c.say("Hi, it's Maria Gorman. I need to cancel my consultation.");
+    assert!(reply.contains("date of birth"), "{reply}");
+    // Her first name and the initial: the caller id settles it and her appointment is found.
+    let (mut c, _) = call("+12175550147", MON_10);
+    let reply = c.say("Hi, it's Alicia Gorman. I need to cancel my consultation.");
+    assert!(
+        !reply.contains("date of birth") && reply.contains("Shall I cancel"),
+        "{reply}"
+    );
+}

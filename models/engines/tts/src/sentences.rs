@@ -39,7 +39,7 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     for (i, &c) in chars.iter().enumerate() {
         cur.push(c);
         let at_end = matches!(c, '.' | '!' | '?' | ';') || c == '\n';
-        let next_is_space = chars.get(i + 1).map_or(true, |n| n.is_whitespace());
+        let next_is_space = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
         if at_end && next_is_space {
             if c == '.' && ends_with_abbreviation(&cur) {
                 continue;

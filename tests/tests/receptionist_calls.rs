@@ -169,6 +169,14 @@ fn run_scenarios(ids: Option<&[&str]>) {
     }
     print_results(&results);
     let passed = results.iter().filter(|r| r.failures.is_empty()).count();
+    if passed == results.len() {
+        let _ = std::fs::remove_dir_all(&root);
+    } else {
+        eprintln!(
+            "call records of this run (frontdesk calls list --data-dir DIR/data): {}",
+            root.display()
+        );
+    }
     assert_eq!(passed, results.len(), "scenarios failed (see above)");
 }
 

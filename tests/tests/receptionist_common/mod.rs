@@ -110,14 +110,33 @@ impl Appliance {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        let exited = (0..100).any(|_| {
+            let done = matches!(self.child.try_wait(), Ok(Some(_)));
+            if !done {
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            done
+        });
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.discard_model_copy();
+    }
+
+    /// The appliance installs its own copy of the bundle (~260 MB) into the data directory: a
+    /// full scenario run left 3 GB in /tmp each time until the disk filled. The store, key and
+    /// recordings stay for inspection; the models are the cache's and can go.
+    fn discard_model_copy(&self) {
+        let models = self.data_dir.join("models");
+        if let Err(e) = std::fs::remove_dir_all(&models) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!(
+                    "could not remove the model copy at {}: {e}",
+                    models.display()
+                );
+            }
+        }
     }
 }
 

@@ -23,7 +23,14 @@ fn piper_speech_is_transcribed_back_by_whisper() {
     let heard = rt.block_on(a.transcribe(&pcm, &TranscribeOpts::default())).unwrap();
     let (errs, n) = word_errors(sentence, &heard.text);
     println!("piper->whisper: {errs}/{n} errors: {}", heard.text);
-    assert_eq!(normalise(&heard.text), normalise(sentence));
+    // Piper samples its noise inside the model, so the audio differs per run; Whisper once heard
+    // "The appointment …" (CI, session 3). One function word may go; the words that carry the
+    // message may not.
+    assert!(errs <= 1, "16 kHz: {}", heard.text);
+    let words = normalise(&heard.text);
+    for w in ["appointment", "patel", "thursday", "morning"] {
+        assert!(words.iter().any(|x| x == w), "16 kHz lost {w:?}: {}", heard.text);
+    }
     // The 8 kHz output, as sent to the phone, is intelligible too.
     let mut pcm8 = vec![0i16; 2400];
     pcm8.extend(rt.block_on(t.synthesize_all(sentence, 8000)).unwrap());

@@ -8,14 +8,15 @@
 //! "March 5th at 2 PM" from a prompt into a caller who had said 10 AM.
 //!
 //! Concrete times reach the recogniser another way, and only while the caller is choosing among
-//! offers: [`offer_phrases`] lists what an answer is likely to contain, and the engine favours
-//! those words where the audio is ambiguous ("nine o'clock please" was heard "I look like please"
-//! on the 8 kHz phone path; with the offered times favoured it is heard right). The engine starts
-//! at most one such phrase per turn, so a phrase cannot be forced in twice.
+//! offers: [`offer_phrases`] lists what an answer is likely to contain. The call layer uses them
+//! only to decode a turn again when the rules could not read the first transcript ("nine o'clock
+//! please" heard "I look like please"); the engine favours those words where the audio is
+//! ambiguous and starts at most one such phrase per turn.
 
 use chrono::{NaiveTime, Timelike};
 
 use crate::tools::SlotOffer;
+use crate::understand::{ORD_UNITS, TENS, UNITS};
 use crate::{Expecting, PracticeFacts};
 
 pub fn recognizer_prompt(f: &PracticeFacts, expecting: Expecting) -> String {
@@ -36,19 +37,6 @@ pub fn recognizer_prompt(f: &PracticeFacts, expecting: Expecting) -> String {
         }
     }
 }
-
-const HOUR_WORDS: [&str; 13] = [
-    "twelve", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve",
-];
-const MINUTE_WORDS: [(u32, &str); 3] = [(15, "fifteen"), (30, "thirty"), (45, "forty-five")];
-const ORDINALS: [&str; 5] = [
-    "first one",
-    "second one",
-    "third one",
-    "fourth one",
-    "fifth one",
-];
 
 /// What a caller choosing among `offers` is likely to say: each time as a word and as digits
 /// ("nine", "9"; "nine thirty", "9:30"), "noon", the weekdays when the offers span days, and
@@ -72,8 +60,8 @@ pub fn offer_phrases(offers: &[SlotOffer]) -> Vec<String> {
             push(crate::phrasing::weekday_name(d).to_string());
         }
     }
-    for o in ORDINALS.iter().take(offers.len().min(ORDINALS.len())) {
-        push(o.to_string());
+    for ordinal in ORD_UNITS.iter().skip(1).take(offers.len()) {
+        push(format!("{ordinal} one"));
     }
     out
 }
@@ -84,15 +72,22 @@ fn time_phrases(t: NaiveTime) -> Vec<String> {
         return vec!["noon".into(), "twelve".into(), "12".into()];
     }
     let h12 = if h % 12 == 0 { 12 } else { h % 12 };
-    let word = HOUR_WORDS[h12 as usize];
+    let word = UNITS[h12 as usize];
     if m == 0 {
         return vec![word.into(), h12.to_string()];
     }
-    let mut v = vec![format!("{h12}:{m:02}")];
-    if let Some((_, mw)) = MINUTE_WORDS.iter().find(|(mm, _)| *mm == m) {
-        v.insert(0, format!("{word} {mw}"));
+    vec![format!("{word} {}", minute_words(m)), format!("{h12}:{m:02}")]
+}
+
+/// 5 → "oh five", 30 → "thirty", 45 → "forty-five" (as a time is said).
+fn minute_words(m: u32) -> String {
+    let m = m as usize;
+    match m {
+        0..=9 => format!("oh {}", UNITS[m]),
+        10..=19 => UNITS[m].to_string(),
+        _ if m.is_multiple_of(10) => TENS[m / 10].to_string(),
+        _ => format!("{}-{}", TENS[m / 10], UNITS[m % 10]),
     }
-    v
 }
 
 /// "+12175550100" → "217 555 0100" (how Whisper writes a North American number).
@@ -138,6 +133,14 @@ mod tests {
                 "third one"
             ]
         );
+    }
+
+    #[test]
+    fn minutes_are_said_as_in_a_time() {
+        assert_eq!(minute_words(5), "oh five");
+        assert_eq!(minute_words(15), "fifteen");
+        assert_eq!(minute_words(30), "thirty");
+        assert_eq!(minute_words(45), "forty-five");
     }
 
     #[test]

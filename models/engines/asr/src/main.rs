@@ -48,13 +48,14 @@ struct Args {
 const PAD_SAMPLES: usize = 16_000 * 3 / 10;
 
 struct Asr {
-    // The state borrows nothing from the context in whisper-rs 0.16 (it holds an Arc), but keep
-    // the context alive for the state's lifetime anyway.
-    _ctx: WhisperContext,
+    // The state borrows nothing from the context in whisper-rs 0.16 (it holds an Arc); the
+    // context also tokenizes the phrase hints.
+    model: WhisperContext,
     state: WhisperState,
     threads: u32,
     ctx_floor: u32,
     eot: i32,
+    n_vocab: usize,
     beam: u32,
     bias_start: f32,
     bias_continue: f32,
@@ -72,7 +73,8 @@ fn load(args: &Args, threads: u32) -> Result<Asr, String> {
         .map_err(|e| format!("Whisper model {} could not be loaded ({e}); the file is corrupt or not a ggml model — reinstall the model bundle", args.model.display()))?;
     let state = ctx.create_state().map_err(|e| format!("cannot allocate Whisper state: {e}"))?;
     let eot = ctx.token_eot();
-    Ok(Asr { _ctx: ctx, state, threads, ctx_floor: args.audio_ctx_floor, eot, beam: args.beam.max(1), bias_start: args.bias_start, bias_continue: args.bias_continue })
+    let n_vocab = ctx.n_vocab().max(0) as usize;
+    Ok(Asr { model: ctx, state, threads, ctx_floor: args.audio_ctx_floor, eot, n_vocab, beam: args.beam.max(1), bias_start: args.bias_start, bias_continue: args.bias_continue })
 }
 
 impl Engine for Asr {
@@ -126,14 +128,10 @@ impl Engine for Asr {
         if let Some(p) = prompt.as_deref().filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(p);
         }
-        // Declared before `params` so it outlives the decoder run that points at it.
-        let biasing = Biasing {
-            bias: self.phrase_bias(bias),
-            n_vocab: self._ctx.n_vocab().max(0) as usize,
-        };
+        let biasing = Biasing { bias: self.phrase_bias(bias), n_vocab: self.n_vocab };
         if !biasing.bias.is_empty() {
-            // SAFETY: `biasing` lives until the end of this function, after `full` returns;
-            // the callback only reads it.
+            // SAFETY: `params` is consumed by `full` below, which returns before `biasing` is
+            // dropped at the end of this function; the callback only reads it.
             unsafe {
                 params.set_filter_logits_callback(Some(bias_logits));
                 params.set_filter_logits_callback_user_data(
@@ -193,7 +191,7 @@ impl Asr {
             .iter()
             .take(64)
             .flat_map(|p| phrase_variants(p))
-            .filter_map(|v| self._ctx.tokenize(&v, 32).ok())
+            .filter_map(|v| self.model.tokenize(&v, 32).ok())
             .collect();
         PhraseBias::new(tokens, self.bias_start, self.bias_continue)
     }

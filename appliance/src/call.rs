@@ -630,17 +630,19 @@ fn spawn_transcriber(
         // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
         let hints = std::mem::take(&mut opts.bias);
         let mut text = transcribe_or_empty(&asr, &audio, &opts).await;
-        if !hints.is_empty() && !text.trim().is_empty() && rules_find_nothing(&text) {
+        let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text);
+        if unreadable && !hints.is_empty() {
             opts.bias = hints;
             let hinted = transcribe_or_empty(&asr, &audio, &opts).await;
             if !rules_find_nothing(&hinted) {
                 text = hinted;
+                unreadable = false;
             }
         }
         let asr_ms = t0.elapsed().as_millis() as u64;
         // The model is asked only when the rules find nothing to act on (no intent, yes/no, date,
         // time, phone or name): it costs a few hundred ms, and its reading only fills gaps.
-        let (reading, llm_ms) = if !text.trim().is_empty() && rules_find_nothing(&text) {
+        let (reading, llm_ms) = if unreadable {
             let t1 = Instant::now();
             let r = read_with_llm(&llm, &text).await;
             (r, Some(t1.elapsed().as_millis() as u64))

@@ -8,8 +8,8 @@ const ABBREVIATIONS: &[&str] = &["dr", "mr", "mrs", "ms", "st", "jr", "sr", "no"
 const MAX_CHARS: usize = 240;
 
 /// A first sentence longer than this is cut at its first comma (after `MIN_CLAUSE_CHARS`): Piper
-/// synthesizes a whole piece before any of it plays (~100 ms per second of speech here), so
-/// "On Tuesday, March 10th I have 8 AM, | 9 AM or 10 AM." starts playing ~250 ms sooner. The
+/// synthesizes a whole piece before any of it plays, so "On Tuesday, March 10th I have 8 AM, |
+/// 9 AM or 10 AM." starts playing ~130 ms sooner (measured: 459 → 327 ms to the first piece). The
 /// comma stays with the first piece, so it is spoken as a continuing clause.
 const FIRST_PIECE_CHARS: usize = 40;
 const MIN_CLAUSE_CHARS: usize = 12;

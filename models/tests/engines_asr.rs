@@ -67,7 +67,11 @@ fn espeak_phone(text: &str) -> Vec<i16> {
 
 #[test]
 fn expected_phrases_are_favoured_and_nothing_else_is_forced_in() {
-    let eng = asr_engine();
+    // The default first-token bonus (5) sits at the edge for this line: Whisper's threaded
+    // arithmetic is not bit-for-bit repeatable and CI heard "I look like" in 1 run of 3. The test
+    // is of the mechanism, so it runs with a clear bonus.
+    let m = whisper_model();
+    let eng = spawn_engine("frontdesk-asr", &["--model", m.to_str().unwrap(), "--bias-start", "7"]);
     let rt = rt();
     let client = asr_client(&eng.socket);
     // What the receptionist hints while a caller picks among 9, 10 and 11 AM.

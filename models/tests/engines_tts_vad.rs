@@ -44,9 +44,14 @@ fn piper_speech_is_transcribed_back_by_whisper() {
     let up = resample::to_i16(&resample::resample(&f, 8000, 16000));
     let heard8 = rt.block_on(a.transcribe(&up, &TranscribeOpts::default())).unwrap();
     // Telephone bandwidth costs tiny.en a word now and then (Piper's output also varies per run:
-    // its noise is sampled inside the model), so allow 2 of 9 words here.
+    // its noise is sampled inside the model; CI heard "or appointment with Dr. Patel's on …",
+    // 3 errors, all function words), so allow 3 of 9 words here but none that carry the message.
     let (e8, _) = word_errors(sentence, &heard8.text);
-    assert!(e8 <= 2, "8 kHz: {}", heard8.text);
+    assert!(e8 <= 3, "8 kHz: {}", heard8.text);
+    let low = heard8.text.to_lowercase();
+    for w in ["appointment", "patel", "thursday", "morning"] {
+        assert!(low.contains(w), "8 kHz lost {w:?}: {}", heard8.text);
+    }
 }
 
 #[test]

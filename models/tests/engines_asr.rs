@@ -135,6 +135,39 @@ fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
     assert!(silent.skipped_silence && silent.text.is_empty());
 }
 
+/// A speculative transcription is cancelled when the caller speaks on; the engine must stop it
+/// at once (inside the encoder, too) so the real turn does not queue behind it.
+#[test]
+fn a_cancelled_transcription_stops_at_once_and_the_next_one_is_right() {
+    let clips = librivox();
+    let eng = asr_engine();
+    let rt = rt();
+    let client = asr_client(&eng.socket);
+    let full_window = |id| Request::Transcribe { id, sample_rate: 16000, prompt: None, audio_ctx: Some(1500), bias: vec![] };
+    // How long the slow (full 30 s window) run takes here when nobody cancels it.
+    let t = Instant::now();
+    rt.block_on(client.0.call(full_window, &pcm_to_bytes(&clips[3].1))).unwrap();
+    let uncancelled = t.elapsed();
+    let (stopped_after, res, next) = rt.block_on(async {
+        let mut s = client.0.request(full_window, &pcm_to_bytes(&clips[3].1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = Instant::now();
+        client.0.cancel(s.id()).await;
+        let res = s.next().await;
+        let stopped_after = t.elapsed();
+        (stopped_after, res, client.transcribe(&clips[0].1, &TranscribeOpts::default()).await)
+    });
+    assert!(matches!(res, Err(EngineError::Cancelled)), "{res:?}");
+    println!("uncancelled {uncancelled:?}; cancelled 100 ms in, it ended {stopped_after:?} after the cancel");
+    // Left to run, it would have ended about `uncancelled` - 100 ms after the cancel (the other
+    // tests' engines load the machine alike, so compare with a wide margin).
+    assert!(stopped_after * 3 < uncancelled, "the cancelled run ended {stopped_after:?} after the cancel; a whole run takes {uncancelled:?}");
+    // The engine is not left in a bad state by the abort.
+    let next = next.unwrap();
+    let (heard, said) = (normalise(&next.text), normalise(&clips[0].2));
+    assert!(said.iter().filter(|w| heard.contains(w)).count() * 10 >= said.len() * 8, "{} / {}", next.text, clips[0].2);
+}
+
 #[test]
 fn vocabulary_prompt_is_accepted() {
     let clips = librivox();

@@ -4,6 +4,8 @@
 //! Serves `transcribe` on the engine protocol. Never logs transcripts or prompts (PHI).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use fd_models::protocol::{bytes_to_pcm, Request, Response, Segment, MAX_UTTERANCE_SECS};
@@ -43,6 +45,13 @@ struct Args {
     /// Logit bonus for continuing an expected phrase once its first tokens were decoded.
     #[arg(long, default_value_t = 4.0)]
     bias_continue: f32,
+}
+
+/// whisper.cpp's abort callback: `user_data` is the job's cancel flag.
+unsafe extern "C" fn abort_if_cancelled(user_data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: see the call site; the flag outlives the run.
+    let flag = unsafe { &*(user_data as *const AtomicBool) };
+    flag.load(Ordering::Relaxed)
 }
 
 const PAD_SAMPLES: usize = 16_000 * 3 / 10;
@@ -139,9 +148,18 @@ impl Engine for Asr {
                 );
             }
         }
-        // No abort callback: whisper-rs 0.16's closure-based callback made whisper_full fail
-        // (error -6) or hang on later calls here; an utterance of ≤ 30 s takes < 1 s, so a
-        // cancel is honoured before the run starts and its result is discarded afterwards.
+        // A cancel (the caller spoke on after a speculative pause) stops the run between decoder
+        // steps and after the encoder, so the next turn's transcription does not queue behind a
+        // result nobody wants. whisper-rs 0.16's closure-based `set_abort_callback_safe` casts
+        // its user data to the wrong type (it made whisper_full fail with -6 or hang), hence the
+        // plain function over the job's cancel flag.
+        let cancel = job.cancel_flag();
+        // SAFETY: `cancel` lives until the end of this function, after `full` has returned; the
+        // callback only loads the atomic.
+        unsafe {
+            params.set_abort_callback(Some(abort_if_cancelled));
+            params.set_abort_callback_user_data(Arc::as_ptr(&cancel) as *mut std::ffi::c_void);
+        }
 
         self.state.full(params, &samples).map_err(|e| {
             if job.cancelled() {

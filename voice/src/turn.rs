@@ -65,9 +65,11 @@ impl Default for TurnConfig {
             start_frames: 3,
             end_of_turn_silence: Duration::from_millis(500),
             end_of_turn_silence_digits: Duration::from_millis(1200),
-            // A speculative transcription costs an ASR run that is thrown away when the caller
-            // goes on; 200 ms is past most within-word gaps but still leaves ASR a head start.
-            speculate_after: Some(Duration::from_millis(200)),
+            // The reply waits for the transcription started here (~400 ms on 2 cores), so the
+            // earlier the better: at 100 ms it is ready about when the 500 ms end of turn is. A
+            // caller who goes on cancels it, and the ASR engine stops within milliseconds, so a
+            // pause within a sentence costs little.
+            speculate_after: Some(Duration::from_millis(100)),
             max_utterance: Duration::from_secs(20),
             // "uh-huh" / "okay" run about 250–450 ms.
             barge_in_min_speech: Duration::from_millis(400),

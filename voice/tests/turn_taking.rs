@@ -96,6 +96,10 @@ fn speculation(e: &TurnEvent) -> bool {
     matches!(e, TurnEvent::Pause { .. } | TurnEvent::Resumed { .. })
 }
 
+fn speculate_after() -> Duration {
+    TurnConfig::default().speculate_after.expect("speculation is on by default")
+}
+
 #[test]
 fn a_pause_precedes_the_end_of_turn_for_the_same_audio() {
     let mut s = Sim::new();
@@ -108,7 +112,7 @@ fn a_pause_precedes_the_end_of_turn_for_the_same_audio() {
     assert_eq!(
         got,
         vec![
-            (last_voice + 200 * MS, TurnEvent::Pause { utterance_start: start, last_voice }),
+            (last_voice + speculate_after(), TurnEvent::Pause { utterance_start: start, last_voice }),
             (last_voice + 500 * MS, TurnEvent::EndOfTurn { utterance_start: start, utterance_end: last_voice }),
         ]
     );
@@ -121,7 +125,7 @@ fn the_pause_fires_on_time_even_if_frames_stop_arriving() {
     let last_voice = s.now;
     s.wait(Duration::from_millis(300));
     let at: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
-    assert_eq!(at, vec![last_voice + 200 * MS]);
+    assert_eq!(at, vec![last_voice + speculate_after()]);
     assert_eq!(s.count(eot), 0);
 }
 
@@ -133,6 +137,7 @@ fn speech_resuming_after_a_pause_cancels_it_and_the_turn_ends_later() {
     s.frames(40, 0.9);
     let first_voice_end = s.now;
     s.frames(15, 0.05); // 300 ms: past the pause, short of the end of turn
+    assert!(speculate_after() < 300 * MS);
     assert_eq!(s.count(pause), 1);
     s.frames(40, 0.9); // the caller goes on
     let last_voice = s.now;
@@ -159,8 +164,8 @@ fn expecting_digits_lengthens_the_pause_as_well() {
     s.frames(70, 0.1);
     let pauses: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
     let ends: Vec<Instant> = s.ends().iter().map(|e| e.0).collect();
-    // 200 ms scaled by 1200/500.
-    assert_eq!(pauses, vec![last_voice + 480 * MS]);
+    // The pause scaled by 1200/500 (100 ms → 240 ms).
+    assert_eq!(pauses, vec![last_voice + speculate_after().mul_f64(1200.0 / 500.0)]);
     assert_eq!(ends, vec![last_voice + 1200 * MS]);
 }
 

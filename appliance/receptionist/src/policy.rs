@@ -75,6 +75,8 @@ struct Collected {
     phone_just_read: bool,
     /// "Move it to 3 the same day": the day is the appointment's, known once it is found.
     same_day_as_target: bool,
+    /// "Monday, same time": the time is the appointment's, known once it is found.
+    same_time_as_target: bool,
 }
 
 /// One caller turn, understood.
@@ -102,6 +104,8 @@ struct Utt {
     question_mark: bool,
     /// "the same day" with nothing yet to be the same as (the appointment being moved).
     same_day: bool,
+    /// "same time" in a reschedule before the appointment being moved is known.
+    same_time: bool,
     toks: Vec<Tok>,
 }
 
@@ -391,6 +395,14 @@ impl Receptionist {
         if let Some(r) = llm {
             self.merge_llm(&mut ut, r, today, anchor, open, close);
         }
+        // "Can we do Monday instead, same time?": the time of the appointment being moved.
+        let rescheduling = self.flow == Some(Intent::Reschedule) || (self.flow.is_none() && ut.intent == Some(Intent::Reschedule));
+        if ut.times.is_empty() && rescheduling && ut.text.to_lowercase().contains("same time") {
+            match &self.c.target {
+                Some(a) => ut.times.push(a.start_local.time()),
+                None => ut.same_time = true,
+            }
+        }
         ut.toks = toks;
         ut
     }
@@ -669,6 +681,13 @@ impl Receptionist {
                         self.ask(t, Await::CallbackNumber, "What number should we call you back on?");
                         true
                     }
+                    // "It's about my x-ray results" before the number: the topic is taken down
+                    // (on_said), so ask for the number again, not "sorry, I didn't catch that".
+                    (Await::CallbackNumber, None) if self.flow == Some(Intent::Message) && ut.topic.is_some() => {
+                        t.say("Got it.");
+                        self.ask(t, Await::CallbackNumber, "And what number should we call you back on?");
+                        true
+                    }
                     _ => false,
                 }
             }
@@ -728,11 +747,16 @@ impl Receptionist {
                 false
             }
             Await::Offer => {
-                // "Tuesday works" after offers on several days means the offered Tuesday, not
-                // the nearest one.
-                if ut.times.is_empty() && ut.dates.len() == 1 && !self.c.offers.iter().any(|o| o.start_local.date() == ut.dates[0]) {
-                    let wd = ut.dates[0].weekday();
-                    let on_day: Vec<SlotOffer> = self.c.offers.iter().filter(|o| o.start_local.date().weekday() == wd).cloned().collect();
+                // "Tuesday works" / "Monday then, the earliest": a day with no time picks among
+                // the offers that day. A weekday means the offered one, not the nearest.
+                if ut.times.is_empty() && ut.dates.len() == 1 {
+                    let d = ut.dates[0];
+                    let exact: Vec<SlotOffer> = self.c.offers.iter().filter(|o| o.start_local.date() == d).cloned().collect();
+                    let on_day = if exact.is_empty() {
+                        self.c.offers.iter().filter(|o| o.start_local.date().weekday() == d.weekday()).cloned().collect()
+                    } else {
+                        exact
+                    };
                     // One offer that day, or "the earliest" of several.
                     let pick = match on_day.len() {
                         1 => Some(0),
@@ -846,11 +870,18 @@ impl Receptionist {
         }
         // An explicit time (and date, if given) that matches an offer.
         if let Some(tm) = ut.times.last() {
-            let i = offers.iter().position(|o| o.start_local.time() == *tm && ut.dates.last().is_none_or(|d| *d == o.start_local.date()));
-            if i.is_some() {
-                return i;
-            }
-            return None;
+            let said = ut.dates.last();
+            let i = offers.iter().position(|o| o.start_local.time() == *tm && said.is_none_or(|d| *d == o.start_local.date()));
+            // "Monday at one" for "today, Monday, March 2nd at 1 PM": a bare weekday resolves
+            // to the next such day, so match the offered day by weekday when no offer is on it.
+            let by_weekday = || {
+                let d = said?;
+                if offers.iter().any(|o| o.start_local.date() == *d) {
+                    return None;
+                }
+                offers.iter().position(|o| o.start_local.time() == *tm && o.start_local.date().weekday() == d.weekday())
+            };
+            return i.or_else(by_weekday);
         }
         if ut.has_schedule_info() {
             return None;
@@ -861,6 +892,8 @@ impl Receptionist {
     fn general(&mut self, ut: &Utt, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) {
         // A bare goodbye ends the call whatever we were doing.
         if ut.goodbye && !ut.has_schedule_info() && matches!(ut.intent, None | Some(Intent::Goodbye) | Some(Intent::Question)) && ut.question.is_none() {
+            // "That's all" to "I have 217 555 0233, is that right?": keep the message.
+            self.salvage_message(tools, t);
             self.goodbye(t, "");
             return;
         }
@@ -1001,6 +1034,7 @@ impl Receptionist {
                 self.c.range = ut.range;
             }
             self.c.same_day_as_target |= ut.same_day;
+            self.c.same_time_as_target |= ut.same_time;
             return;
         }
         if let Some(d) = ut.dates.last() {
@@ -1800,6 +1834,9 @@ impl Receptionist {
             } else if self.c.same_day_as_target && self.c.date.is_none() {
                 self.c.date = Some(a.start_local.date());
                 self.c.anchor = Some(a.start_local.date());
+            }
+            if self.c.same_time_as_target && self.c.time.is_none() {
+                self.c.time = Some(a.start_local.time());
             }
             self.c.hint_dates.clear();
             self.c.hint_time = None;

@@ -185,8 +185,13 @@ pub enum DateSpec {
     Today,
     Tomorrow,
     DayAfterTomorrow,
-    /// "Thursday" / "this Thursday": the soonest such day, today included.
+    /// "Thursday": the soonest such day after today. Said on a Monday, "Monday" means next
+    /// week's: a caller who means today says "today" (offers for today are matched by weekday).
     Weekday(Weekday),
+    /// "this Thursday": the soonest such day, today included.
+    ThisWeekday(Weekday),
+    /// "a week from today", "in two weeks", "a week from tomorrow": today plus this many days.
+    DaysFromToday(i64),
     /// "next Tuesday": that day in the next calendar week (weeks start on Monday).
     NextWeekday(Weekday),
     /// "the Monday after" / "Monday after that": first such day strictly after the anchor date.
@@ -213,7 +218,9 @@ pub fn resolve_date(spec: DateSpec, today: NaiveDate, anchor: Option<NaiveDate>)
         DateSpec::Today => Some(today),
         DateSpec::Tomorrow => today.succ_opt(),
         DateSpec::DayAfterTomorrow => Some(today + Duration::days(2)),
-        DateSpec::Weekday(wd) => Some(next_weekday_on_or_after(today, wd)),
+        DateSpec::Weekday(wd) => Some(next_weekday_on_or_after(today + Duration::days(1), wd)),
+        DateSpec::ThisWeekday(wd) => Some(next_weekday_on_or_after(today, wd)),
+        DateSpec::DaysFromToday(n) => Some(today + Duration::days(n)),
         DateSpec::NextWeekday(wd) => {
             let days_to_next_monday = 7 - today.weekday().num_days_from_monday() as i64;
             let next_monday = today + Duration::days(days_to_next_monday);
@@ -312,6 +319,12 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
                 }
             }
         }
+        // "a week from today", "two weeks from tomorrow", "in a week", "in two weeks"
+        if let Some((days, n)) = weeks_from_now_at(&ws, i) {
+            out.push(DateSpec::DaysFromToday(days));
+            i += n;
+            continue;
+        }
         match w {
             "today" | "tonight" => out.push(DateSpec::Today),
             "tomorrow" => {
@@ -350,8 +363,13 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
                 i += 1;
                 continue;
             }
-            if prev == "next" {
+            // "Wednesday, not Tuesday" / "instead of Tuesday": the day ruled out is no date.
+            let ruled_out = prev == "not" || (prev == "of" && i >= 2 && ws[i - 2] == "instead");
+            if ruled_out {
+            } else if prev == "next" {
                 out.push(DateSpec::NextWeekday(wd));
+            } else if prev == "this" {
+                out.push(DateSpec::ThisWeekday(wd));
             } else {
                 out.push(DateSpec::Weekday(wd));
             }
@@ -369,6 +387,31 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
         i += 1;
     }
     out
+}
+
+/// "a week from today" (7), "two weeks from tomorrow" (15), "in a week" (7), "in 2 weeks" (14),
+/// starting at word `i`: (days from today, words used).
+fn weeks_from_now_at(ws: &[&str], i: usize) -> Option<(i64, usize)> {
+    let count = |w: &str| match w {
+        "a" | "one" | "1" => Some(1i64),
+        "two" | "2" => Some(2),
+        "three" | "3" => Some(3),
+        _ => None,
+    };
+    let is_week = |w: Option<&&str>| matches!(w, Some(&"week") | Some(&"weeks"));
+    if ws[i] == "in" {
+        let k = count(ws.get(i + 1)?)?;
+        return is_week(ws.get(i + 2)).then_some((7 * k, 3));
+    }
+    let k = count(ws[i])?;
+    if !is_week(ws.get(i + 1)) || ws.get(i + 2) != Some(&"from") {
+        return None;
+    }
+    match *ws.get(i + 3)? {
+        "today" | "now" => Some((7 * k, 4)),
+        "tomorrow" => Some((7 * k + 1, 4)),
+        _ => None,
+    }
 }
 
 trait PopTomorrow {

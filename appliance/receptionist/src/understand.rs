@@ -365,13 +365,12 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
             }
             // "Wednesday, not Tuesday" / "instead of Tuesday": the day ruled out is no date.
             let ruled_out = prev == "not" || (prev == "of" && i >= 2 && ws[i - 2] == "instead");
-            if ruled_out {
-            } else if prev == "next" {
-                out.push(DateSpec::NextWeekday(wd));
-            } else if prev == "this" {
-                out.push(DateSpec::ThisWeekday(wd));
-            } else {
-                out.push(DateSpec::Weekday(wd));
+            if !ruled_out {
+                out.push(match prev {
+                    "next" => DateSpec::NextWeekday(wd),
+                    "this" => DateSpec::ThisWeekday(wd),
+                    _ => DateSpec::Weekday(wd),
+                });
             }
         }
         // "on the 13th"

@@ -47,7 +47,13 @@ fn month_day_in_words_and_digits() {
 #[test]
 fn weekday_relative_dates() {
     assert_eq!(dates("Thursday", None), vec![d(2026, 3, 5)]);
-    assert_eq!(dates("this Monday", None), vec![d(2026, 3, 2)], "bare weekday includes today");
+    assert_eq!(dates("this Monday", None), vec![d(2026, 3, 2)], "this + today's weekday is today");
+    assert_eq!(dates("Monday", None), vec![d(2026, 3, 9)], "a bare weekday said on that day is next week's");
+    assert_eq!(dates("a week from today", None), vec![d(2026, 3, 9)]);
+    assert_eq!(dates("two weeks from tomorrow", None), vec![d(2026, 3, 17)]);
+    assert_eq!(dates("in a week", None), vec![d(2026, 3, 9)]);
+    assert_eq!(dates("Wednesday, not Tuesday", None), vec![d(2026, 3, 4)]);
+    assert_eq!(dates("Friday instead of Thursday", None), vec![d(2026, 3, 6)]);
     assert_eq!(dates("next Tuesday", None), vec![d(2026, 3, 10)], "next = in next calendar week");
     assert_eq!(dates("today", None), vec![d(2026, 3, 2)]);
     assert_eq!(dates("tomorrow afternoon", None), vec![d(2026, 3, 3)]);

@@ -148,9 +148,9 @@ impl Engine for Asr {
                 );
             }
         }
-        // A cancel (the caller spoke on after a speculative pause) stops the run between decoder
-        // steps and after the encoder, so the next turn's transcription does not queue behind a
-        // result nobody wants. whisper-rs 0.16's closure-based `set_abort_callback_safe` casts
+        // A cancel (the caller spoke on after a speculative pause, or went away) stops the run
+        // within milliseconds (the patched whisper.cpp checks it between graph nodes, see
+        // vendor/whisper-rs-sys), so the next turn does not queue behind a result nobody wants. whisper-rs 0.16's closure-based `set_abort_callback_safe` casts
         // its user data to the wrong type (it made whisper_full fail with -6 or hang), hence the
         // plain function over the job's cancel flag.
         let cancel = job.cancel_flag();

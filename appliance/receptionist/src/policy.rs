@@ -77,6 +77,8 @@ struct Collected {
     same_day_as_target: bool,
     /// "Monday, same time": the time is the appointment's, known once it is found.
     same_time_as_target: bool,
+    /// "Push it back a day": the new time is the appointment's plus this, once it is found.
+    shift_from_target: Option<chrono::Duration>,
 }
 
 /// One caller turn, understood.
@@ -106,6 +108,8 @@ struct Utt {
     same_day: bool,
     /// "same time" in a reschedule before the appointment being moved is known.
     same_time: bool,
+    /// "push it back a day" before the appointment being moved is known.
+    shift: Option<chrono::Duration>,
     toks: Vec<Tok>,
 }
 
@@ -401,6 +405,17 @@ impl Receptionist {
             match &self.c.target {
                 Some(a) => ut.times.push(a.start_local.time()),
                 None => ut.same_time = true,
+            }
+        }
+        // "Can I push my appointment back a day?": relative to the appointment being moved.
+        if let Some(shift) = u::extract_shift(&toks).filter(|_| rescheduling && ut.dates.is_empty() && ut.times.is_empty()) {
+            match &self.c.target {
+                Some(a) => {
+                    let to = a.start_local + shift;
+                    ut.dates.push(to.date());
+                    ut.times.push(to.time());
+                }
+                None => ut.shift = Some(shift),
             }
         }
         ut.toks = toks;
@@ -1035,6 +1050,7 @@ impl Receptionist {
             }
             self.c.same_day_as_target |= ut.same_day;
             self.c.same_time_as_target |= ut.same_time;
+            self.c.shift_from_target = ut.shift.or(self.c.shift_from_target);
             return;
         }
         if let Some(d) = ut.dates.last() {
@@ -1837,6 +1853,12 @@ impl Receptionist {
             }
             if self.c.same_time_as_target && self.c.time.is_none() {
                 self.c.time = Some(a.start_local.time());
+            }
+            if let Some(shift) = self.c.shift_from_target.filter(|_| self.c.date.is_none()) {
+                let to = a.start_local + shift;
+                self.c.date = Some(to.date());
+                self.c.anchor = Some(to.date());
+                self.c.time = Some(to.time());
             }
             self.c.hint_dates.clear();
             self.c.hint_time = None;

@@ -388,6 +388,33 @@ pub fn extract_dates(toks: &[Tok]) -> Vec<DateSpec> {
     out
 }
 
+/// "push it back a day", "an hour later", "move it up a week": how far the appointment being
+/// moved should move (later is positive). None without a direction word.
+pub fn extract_shift(toks: &[Tok]) -> Option<Duration> {
+    let ws = words(toks);
+    let later = has_any(&ws, &["back", "later", "postpone", "delay"]);
+    let earlier = has_any(&ws, &["earlier", "forward", "up", "sooner"]);
+    if later == earlier {
+        return None;
+    }
+    let count = |w: &str| match w {
+        "a" | "an" | "one" | "1" => Some(1i64),
+        "two" | "2" => Some(2),
+        "three" | "3" => Some(3),
+        _ => None,
+    };
+    let shift = (1..ws.len()).find_map(|i| {
+        let n = count(ws[i - 1])?;
+        match ws[i] {
+            "day" | "days" => Some(Duration::days(n)),
+            "hour" | "hours" => Some(Duration::hours(n)),
+            "week" | "weeks" if ws.get(i + 1) != Some(&"from") => Some(Duration::weeks(n)),
+            _ => None,
+        }
+    })?;
+    Some(if later { shift } else { -shift })
+}
+
 /// "a week from today" (7), "two weeks from tomorrow" (15), "in a week" (7), "in 2 weeks" (14),
 /// starting at word `i`: (days from today, words used).
 fn weeks_from_now_at(ws: &[&str], i: usize) -> Option<(i64, usize)> {
@@ -548,6 +575,9 @@ pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<
             "morning" => parts.push(DayPart::Morning),
             "afternoon" => parts.push(DayPart::Afternoon),
             "evening" | "tonight" => parts.push(DayPart::Evening),
+            // "after lunch" is the afternoon (the lunch break is the practice's, not a time).
+            "lunch" if prev == "after" => parts.push(DayPart::Afternoon),
+            "lunch" if prev == "before" => parts.push(DayPart::Morning),
             "noon" | "midday" | "lunchtime" => {
                 let t = TimeMention { hour: 12, minute: 0, meridiem: None };
                 match prev {
@@ -1252,8 +1282,12 @@ pub fn extract_intent(toks: &[Tok]) -> Option<Intent> {
     if has_any(&ws, &["cancel", "cancelling", "canceling", "cancellation"]) && !has_seq(&ws, &["don't", "cancel"]) {
         return Some(Intent::Cancel);
     }
+    // "I can't make my Thursday appointment": a front desk offers another time.
+    let cannot_make = (has_seq(&ws, &["can't", "make"]) || has_seq(&ws, &["cant", "make"]) || has_seq(&ws, &["cannot", "make"]) || has_seq(&ws, &["won't", "make"]))
+        && has_any(&ws, &["it", "appointment", "my"]);
     if has_any(&ws, &["reschedule", "rescheduling", "postpone"])
         || (has_any(&ws, &["move", "change", "push", "switch"]) && has_any(&ws, &["it", "appointment", "my"]))
+        || cannot_make
     {
         return Some(Intent::Reschedule);
     }
@@ -1264,9 +1298,12 @@ pub fn extract_intent(toks: &[Tok]) -> Option<Intent> {
     if has_seq(&ws, &["leave", "a", "message"]) || has_seq(&ws, &["take", "a", "message"]) || has_seq(&ws, &["call", "me", "back"]) {
         return Some(Intent::Message);
     }
+    // "Operator." / "Representative, please." on its own is the same request.
+    let asks_for_staff_alone = ws.len() <= 3 && has_any(&ws, &["human", "receptionist", "representative", "operator", "agent"]);
     if has_any(&ws, &["human", "person", "someone", "somebody", "receptionist", "representative", "operator", "staff", "agent"])
         && has_any(&ws, &["talk", "speak", "speaking", "transfer", "connect", "need", "want", "get", "real", "put"])
         || has_seq(&ws, &["front", "desk"])
+        || asks_for_staff_alone
     {
         return Some(Intent::Human);
     }

@@ -45,6 +45,16 @@ fn month_day_in_words_and_digits() {
 }
 
 #[test]
+fn moves_relative_to_the_appointment() {
+    let shift = |s: &str| extract_shift(&tokenize(s));
+    assert_eq!(shift("Can I push my appointment back a day?"), Some(chrono::Duration::days(1)));
+    assert_eq!(shift("move it up an hour"), Some(chrono::Duration::hours(-1)));
+    assert_eq!(shift("two weeks later"), Some(chrono::Duration::weeks(2)));
+    assert_eq!(shift("a week from today"), None, "a date, not a move");
+    assert_eq!(shift("can I move it to Friday"), None);
+}
+
+#[test]
 fn weekday_relative_dates() {
     assert_eq!(dates("Thursday", None), vec![d(2026, 3, 5)]);
     assert_eq!(dates("this Monday", None), vec![d(2026, 3, 2)], "this + today's weekday is today");
@@ -125,6 +135,8 @@ fn day_parts() {
     assert_eq!(parts, vec![DayPart::Afternoon]);
     let (_, parts) = extract_times(&tokenize("anytime after 3"), false);
     assert!(matches!(parts[..], [DayPart::After(TimeMention { hour: 3, .. })]));
+    assert_eq!(extract_times(&tokenize("Tuesday after lunch"), false).1, vec![DayPart::Afternoon]);
+    assert_eq!(extract_times(&tokenize("before lunch if you can"), false).1, vec![DayPart::Morning]);
 }
 
 #[test]

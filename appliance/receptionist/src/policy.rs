@@ -619,6 +619,9 @@ impl Receptionist {
                 }
                 Some(YesNo::No) => {
                     t.say("Okay, I'll leave it as it is.");
+                    // The caller was served (told their appointment, kept it): not an abandoned call.
+                    self.answered_question = true;
+                    self.summary_bits.push("Caller decided to keep their appointment.".into());
                     self.flow = None;
                     self.anything_else(t);
                     true
@@ -1149,6 +1152,13 @@ impl Receptionist {
             }
             Question::Address => t.say(format!("We're at {}.", self.facts.address)),
             Question::Phone => t.say(format!("Our number is {}.", say::phone(&self.facts.phone))),
+            Question::Duration => match ut.kind.as_ref().and_then(|k| self.facts.appointment_type(k)) {
+                Some(ty) => t.say(format!("{} takes about {} minutes.", capitalize(&say::with_article(&ty.name)), ty.minutes)),
+                None => {
+                    let items: Vec<String> = self.facts.appointment_types.iter().map(|ty| format!("{} takes about {} minutes", say::with_article(&ty.name), ty.minutes)).collect();
+                    t.say(format!("{}.", capitalize(&say::list_and(&items))));
+                }
+            },
             Question::Price(_) => {
                 let priced: Vec<&crate::facts::AppointmentTypeFacts> = self.facts.appointment_types.iter().filter(|t| t.price.is_some()).collect();
                 match ut.kind.as_ref().and_then(|k| self.facts.appointment_type(k)) {

@@ -599,9 +599,11 @@ pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<
             }
         }
         let clock = parse_clock(w).map(|hm| (hm, 1usize));
+        let mut with_minutes = false;
         let spoken = if clock.is_none() {
             hour_at(&ws, i).map(|(h, n)| {
                 let (m, mn) = minutes_at(&ws, i + n).unwrap_or((0, 0));
+                with_minutes = mn > 0;
                 ((h, m), n + mn)
             })
         } else {
@@ -609,8 +611,11 @@ pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<
         };
         if let Some(((h, m), n)) = clock.or(spoken) {
             let (mer, used) = meridiem_after(&ws, i + n);
-            let cue_before = matches!(prev, "at" | "around" | "about" | "by" | "after" | "before" | "til" | "until");
-            let cue_after = mer.is_some() || ws.get(i + n) == Some(&"oclock") || clock.is_some();
+            // "make it eleven" corrects the time.
+            let make_it = prev == "it" && i >= 2 && ws[i - 2] == "make";
+            let cue_before = matches!(prev, "at" | "around" | "about" | "by" | "after" | "before" | "til" | "until") || make_it;
+            // "ten thirty", "nine fifteen": an hour with its minutes is a time on its own.
+            let cue_after = mer.is_some() || ws.get(i + n) == Some(&"oclock") || clock.is_some() || with_minutes;
             // A bare hour counts when the rest of the turn is filler ("nine please").
             let bare = expect_time && ws.iter().enumerate().all(|(j, x)| (j >= i && j < i + n) || TIME_FILLERS.contains(x));
             // "at 2" is a time; "the 2nd" never reaches here (ordinals are not cardinals).
@@ -1229,6 +1234,8 @@ pub enum Question {
     Address,
     Services(Option<String>),
     Price(Option<String>),
+    /// "How long does a cleaning take?"
+    Duration,
     Phone,
     /// "Am I talking to a robot?" — always answered truthfully.
     WhoAreYou,
@@ -1295,7 +1302,9 @@ pub fn extract_intent(toks: &[Tok]) -> Option<Intent> {
     if my_appt && (has_any(&ws, &["when", "confirm", "confirming", "remind", "forgot", "what"]) || has_seq(&ws, &["do", "i", "have"])) {
         return Some(Intent::Lookup);
     }
-    if has_seq(&ws, &["leave", "a", "message"]) || has_seq(&ws, &["take", "a", "message"]) || has_seq(&ws, &["call", "me", "back"]) {
+    // "Could you have Dr. Patel call me about …" / "ask someone to call me".
+    let have_call_me = has_seq(&ws, &["call", "me"]) && has_any(&ws, &["have", "ask", "tell", "get"]);
+    if has_seq(&ws, &["leave", "a", "message"]) || has_seq(&ws, &["take", "a", "message"]) || has_seq(&ws, &["call", "me", "back"]) || have_call_me {
         return Some(Intent::Message);
     }
     // "Operator." / "Representative, please." on its own is the same request.
@@ -1423,6 +1432,9 @@ pub fn question_of(toks: &[Tok]) -> Option<Question> {
     }
     if has_any(&ws, &["address", "located", "location", "directions", "where", "parking"]) {
         return Some(Question::Address);
+    }
+    if has_seq(&ws, &["how", "long"]) && (appointment_type_hint(toks).is_some() || has_any(&ws, &["take", "takes", "last", "visit", "appointment"])) {
+        return Some(Question::Duration);
     }
     if has_seq(&ws, &["how", "much"]) || has_any(&ws, &["cost", "costs", "price", "prices", "pricing", "fee", "fees"]) {
         return Some(Question::Price(None));

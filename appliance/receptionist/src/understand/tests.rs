@@ -136,6 +136,9 @@ fn day_parts() {
     let (_, parts) = extract_times(&tokenize("anytime after 3"), false);
     assert!(matches!(parts[..], [DayPart::After(TimeMention { hour: 3, .. })]));
     assert_eq!(extract_times(&tokenize("Tuesday after lunch"), false).1, vec![DayPart::Afternoon]);
+    assert_eq!(times("Actually, make it eleven.", true), vec![hm(11, 0)]);
+    assert_eq!(times("Do you have ten thirty on Thursday?", false), vec![hm(10, 30)]);
+    assert_eq!(times("I have ten kids", false), vec![], "a bare number is not a time");
     assert_eq!(extract_times(&tokenize("before lunch if you can"), false).1, vec![DayPart::Morning]);
 }
 

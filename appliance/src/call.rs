@@ -22,7 +22,7 @@ use fd_receptionist::{Action, CallContext, Event, Receptionist, Recorded};
 use fd_store::{CallEnd, Direction, NewCall, Speaker, Store, Turn};
 use fd_voice::endpoint::{CallEvent, CallHandle, IncomingCall};
 use fd_voice::turn::{TurnConfig, TurnEvent, TurnTaker, UtteranceBuffer};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -186,7 +186,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     )?;
     let mut turn = TurnTaker::new(deps.turn.clone(), Instant::now());
     let mut utter = UtteranceBuffer::default_16k();
-    let (vad_tx, prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
+    let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
     let mut speaking: Option<Speaking> = None;
@@ -267,14 +267,15 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let t = Instant::now();
                         rec.caller(&frame);
                         utter.push(t, &frame);
-                        if let Some(v) = &vad_tx {
+                        match &vad_tx {
                             // Full means the VAD is over a second behind: drop audio rather than
                             // let the backlog (and the turn-taking lag) grow.
-                            let _ = v.try_send(frame);
+                            Some(v) => {
+                                let _ = v.try_send((t, frame));
+                            }
+                            // No VAD: every frame is silence (the idle timer still runs).
+                            None => turn.on_vad(t, 0.0),
                         }
-                        // The latest probability the VAD task reported (at most a frame or so old).
-                        let p = *prob_rx.borrow();
-                        turn.on_vad(t, p);
                     }
                     CallEvent::Dtmf(d) => turn.on_dtmf(Instant::now(), d),
                     CallEvent::RemoteHangup | CallEvent::MediaTimeout => {
@@ -292,6 +293,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     CallEvent::Hold(_) => {}
                 }
             }
+            Some((t, p)) = prob_rx.recv() => turn.on_vad(t, p),
             Some(msg) = irx.recv() => match msg {
                 Internal::Heard { generation: g, .. } if g != generation => {}
                 Internal::Heard { heard, generation: g } => match spec.as_mut().filter(|s| s.generation == g && !s.confirmed) {
@@ -546,11 +548,16 @@ fn speculate_reply(policy: &Receptionist, heard: &Heard, store: &mut Store, db_c
     })
 }
 
-/// The call's VAD in its own task: frames in over a bounded channel, the latest speech
-/// probability out over a watch. `None` sender when the VAD is unavailable (every frame is then
-/// silence, as before: the call still answers DTMF and idles out).
-async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<Vec<i16>>>, watch::Receiver<f32>, Option<JoinHandle<()>>) {
-    let (prob_tx, prob_rx) = watch::channel(0.0f32);
+/// The call's VAD in its own task: frames in over a bounded channel, each frame's speech
+/// probability out, stamped with the frame's arrival time. Silero judges 32 ms windows, not our
+/// 20 ms frames: a frame gets the probability of the window its last sample falls in, once that
+/// window is judged. (Applying "the latest probability" when a frame arrives credited its voice to
+/// a later frame, so every pause, end of turn and reply started a frame or two late.) `None` sender
+/// when the VAD is unavailable (every frame is then silence: the call still answers DTMF and idles
+/// out).
+async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<(Instant, Vec<i16>)>>, mpsc::Receiver<(Instant, f32)>, Option<JoinHandle<()>>) {
+    // About a second of 20 ms frames each way.
+    let (prob_tx, prob_rx) = mpsc::channel::<(Instant, f32)>(50);
     let stream = match vad.open(RATE).await {
         Ok(s) => s,
         Err(e) => {
@@ -558,25 +565,64 @@ async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<Vec<i1
             return (None, prob_rx, None);
         }
     };
-    // About a second of 20 ms frames.
-    let (tx, mut rx) = mpsc::channel::<Vec<i16>>(50);
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<i16>)>(50);
     let task = tokio::spawn(async move {
-        let frame = stream.frame_samples().max(1);
-        let mut buf: Vec<i16> = Vec::with_capacity(frame * 2);
-        while let Some(pcm) = rx.recv().await {
-            buf.extend_from_slice(&pcm);
-            while buf.len() >= frame {
-                let chunk: Vec<i16> = buf.drain(..frame).collect();
+        let mut windows = VadWindows::new(stream.frame_samples());
+        while let Some((t, pcm)) = rx.recv().await {
+            windows.push(t, &pcm);
+            while let Some(chunk) = windows.next_window() {
                 let p = match stream.push(&chunk).await {
                     Ok(p) => p.into_iter().fold(0.0, f32::max),
                     Err(_) => 0.0,
                 };
-                let _ = prob_tx.send(p);
+                for t in windows.judged() {
+                    if prob_tx.send((t, p)).await.is_err() {
+                        return;
+                    }
+                }
             }
         }
         let _ = stream.close().await;
     });
     (Some(tx), prob_rx, Some(task))
+}
+
+/// Cuts the caller's 20 ms frames into the VAD's windows and says which frames a judged window
+/// settles: those whose last sample falls in it.
+struct VadWindows {
+    window: usize,
+    buf: Vec<i16>,
+    /// Frames not yet judged: arrival time and the sample count at their end.
+    waiting: std::collections::VecDeque<(Instant, u64)>,
+    received: u64,
+    judged: u64,
+}
+
+impl VadWindows {
+    fn new(window: usize) -> Self {
+        let window = window.max(1);
+        VadWindows { window, buf: Vec::with_capacity(window * 2), waiting: Default::default(), received: 0, judged: 0 }
+    }
+
+    fn push(&mut self, at: Instant, pcm: &[i16]) {
+        self.buf.extend_from_slice(pcm);
+        self.received += pcm.len() as u64;
+        self.waiting.push_back((at, self.received));
+    }
+
+    /// The next whole window, if one is buffered; the frames it settles follow from `judged`.
+    fn next_window(&mut self) -> Option<Vec<i16>> {
+        (self.buf.len() >= self.window).then(|| {
+            self.judged += self.window as u64;
+            self.buf.drain(..self.window).collect()
+        })
+    }
+
+    /// Arrival times of the frames the last window settled, oldest first.
+    fn judged(&mut self) -> impl Iterator<Item = Instant> + '_ {
+        let judged = self.judged;
+        std::iter::from_fn(move || self.waiting.front().is_some_and(|&(_, end)| end <= judged).then(|| self.waiting.pop_front().map(|(t, _)| t)).flatten())
+    }
 }
 
 /// The recogniser prompts of this call's practice, one per kind of expected answer.
@@ -827,6 +873,32 @@ fn finish_call(store: &mut Store, db_call: i64, policy: &Receptionist, caller_id
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_frame_gets_the_window_its_end_falls_in_as_soon_as_that_window_is_judged() {
+        use super::VadWindows;
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let at = |i: u32| t0 + Duration::from_millis(20 * i as u64);
+        // 320-sample frames (20 ms at 16 kHz), 512-sample windows (Silero's 32 ms).
+        let mut w = VadWindows::new(512);
+        let mut settled: Vec<(usize, Vec<Instant>)> = Vec::new();
+        let mut window = 0;
+        for i in 0..8 {
+            w.push(at(i), &[0i16; 320]);
+            while let Some(chunk) = w.next_window() {
+                assert_eq!(chunk.len(), 512);
+                settled.push((window, w.judged().collect()));
+                window += 1;
+            }
+        }
+        // Frame ends 320, 640, …, 2560; window ends 512, 1024, …, 2560: window 1 (to 1024) is
+        // judged once frame 3 is in, and settles frames 1 (to 640) and 2 (to 960).
+        assert_eq!(
+            settled,
+            vec![(0, vec![at(0)]), (1, vec![at(1), at(2)]), (2, vec![at(3)]), (3, vec![at(4), at(5)]), (4, vec![at(6), at(7)])]
+        );
+    }
+
     use super::rules_find_nothing;
 
     #[test]

@@ -98,9 +98,14 @@ fn packet(i: u32, ssrc: u32, seq0: u16, ts0: u32, freq: f64) -> Vec<u8> {
     rtp(seq0.wrapping_add(i as u16), ts, ssrc, 0, i == 0, &tone_payload(i * 160, freq))
 }
 
-/// Runs a 4 s stream with per-packet arrival offsets; returns the simulation.
+/// A buffer deep enough for the reordering the tests below put packets through (up to 30 ms late);
+/// the default target is shallower (a LAN call's packets come within a millisecond or two).
+const DEEP: Duration = Duration::from_millis(40);
+
+/// Runs a 4 s stream with per-packet arrival offsets through a [`DEEP`] buffer; returns the
+/// simulation.
 fn run(arrivals: impl Fn(u32) -> Vec<Duration>) -> Sim {
-    let mut sim = Sim::new(MediaConfig::pcmu());
+    let mut sim = Sim::new(MediaConfig { jitter_target: DEEP, ..MediaConfig::pcmu() });
     let t0 = sim.now + 5 * MS;
     let mut schedule: Vec<(Instant, u32)> = Vec::new();
     for i in 0..200 {
@@ -138,6 +143,22 @@ fn in_order_stream_gives_one_16khz_frame_per_20ms_with_the_audio_intact() {
     let amp = fit(body, 400.0, 16000.0);
     assert!((amp / 8000.0 - 1.0).abs() < 0.03, "amplitude {amp}");
     assert!(rms(&audio[16000 * 42 / 10..]) < 1.0, "silence after the stream ends");
+}
+
+#[test]
+fn a_lan_stream_plays_one_frame_after_it_arrives_and_nothing_is_late() {
+    // Default buffer; packets wobble by up to 2 ms either way, as on a LAN through a PBX.
+    let mut sim = Sim::new(MediaConfig::pcmu());
+    let t0 = sim.now + 5 * MS;
+    for i in 0..200u32 {
+        let wobble = [0, 2, 1, 0, 0, 1, 2, 0][i as usize % 8] * MS;
+        let t = if i % 3 == 0 { t0 + 20 * MS * i + wobble } else { (t0 + 20 * MS * i).checked_sub(wobble).unwrap() };
+        sim.deliver(t.max(sim.now), &packet(i, 0xAAAA, 65500, 0xFFFF_F000, 400.0));
+    }
+    sim.advance_to(t0 + Duration::from_secs(5));
+    let st = sim.s.stats();
+    assert_eq!((st.lost, st.late, st.concealed_frames), (0, 0, 3), "only the fade-out after the stream");
+    assert_eq!(st.playout_delay, 20 * MS);
 }
 
 #[test]
@@ -529,7 +550,7 @@ fn the_buffer_shrinks_back_once_the_network_calms_down() {
         i += 1;
     }
     let st = sim.s.stats();
-    assert_eq!(st.playout_delay, 40 * MS, "back to the target");
+    assert_eq!(st.playout_delay, MediaConfig::pcmu().jitter_target, "back to the target");
     for w in sim.frames.windows(2) {
         assert_eq!(w[1].0 - w[0].0, 20 * MS);
     }
@@ -576,7 +597,7 @@ fn g722_payloads(count: usize, freq: f64) -> Vec<Vec<u8>> {
 /// As [`run`], for a G.722 session fed a 5 kHz tone (which G.711 could not carry at all).
 fn run_g722(arrivals: impl Fn(u32) -> Vec<Duration>) -> Sim {
     let payloads = g722_payloads(200, 5000.0);
-    let mut sim = Sim::new(MediaConfig::g722());
+    let mut sim = Sim::new(MediaConfig { jitter_target: DEEP, ..MediaConfig::g722() });
     let t0 = sim.now + 5 * MS;
     let mut schedule: Vec<(Instant, u32)> = Vec::new();
     for i in 0..200 {

@@ -198,6 +198,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let mut turn_start: Option<Instant> = None;
     let mut generation: u64 = 0;
     let mut spec: Option<Speculation> = None;
+    // Whether the question now asked is answered in digits (the turn-taker waits longer).
+    let mut asked_digits = false;
     // A confirmed turn's transcript, with the reply prepared for it (if any), to act on.
     let mut confirmed: Option<(Heard, Option<Prepared>)> = None;
     // The prepared reply of the turn being answered: used by the first Say if the text matches.
@@ -215,6 +217,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
             let Some(action) = pending.pop_front() else { break };
             match action {
                 Action::Say { text, interruptible, expect_digits } => {
+                    asked_digits = expect_digits;
                     turn.expect_digits(expect_digits);
                     turn.bot_started(Instant::now(), !interruptible);
                     let (task, prepared) = match ready.take() {
@@ -308,6 +311,11 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                                 stats.prepared += 1;
                             }
                         }
+                        // A whole phone number or date of birth: no more digit groups to wait
+                        // for, the turn ends at the usual silence (and sooner than 1.2 s).
+                        if turn.expecting_digits() && policy.answer_is_whole(&heard.text) {
+                            turn.expect_digits(false);
+                        }
                         s.heard = Some(*heard);
                     }
                     None => {
@@ -389,6 +397,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     }
                 }
                 TurnEvent::Resumed { .. } => {
+                    // The caller went on after all: back to waiting for more digit groups.
+                    turn.expect_digits(asked_digits);
                     if let Some(s) = spec.take() {
                         stats.discarded += 1;
                         generation += 1;

@@ -357,6 +357,10 @@ impl TurnTaker {
         self.expect_digits = on;
     }
 
+    pub fn expecting_digits(&self) -> bool {
+        self.expect_digits
+    }
+
     /// A key press (RFC 4733 or SIP INFO).
     pub fn on_dtmf(&mut self, now: Instant, digit: char) {
         self.prompted = false;

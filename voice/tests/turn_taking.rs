@@ -164,9 +164,35 @@ fn expecting_digits_lengthens_the_pause_as_well() {
     s.frames(70, 0.1);
     let pauses: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
     let ends: Vec<Instant> = s.ends().iter().map(|e| e.0).collect();
-    // The pause scaled by 1200/500 (100 ms → 240 ms).
+    // The pause scaled by 1200/500.
     assert_eq!(pauses, vec![last_voice + speculate_after().mul_f64(1200.0 / 500.0)]);
     assert_eq!(ends, vec![last_voice + 1200 * MS]);
+}
+
+#[test]
+fn a_whole_number_heard_at_the_pause_ends_the_turn_at_the_usual_silence() {
+    // The dialogue layer reads the speculative transcript, finds the whole phone number and stops
+    // expecting digits: the turn ends at 500 ms of silence, not 1200, or at once if that has passed.
+    let mut s = Sim::new();
+    s.tt.expect_digits(true);
+    s.frames(40, 0.9);
+    let last_voice = s.now;
+    s.frames(20, 0.1); // 400 ms: the pause has come, the turn has not ended
+    assert_eq!(s.count(pause), 1);
+    assert_eq!(s.count(eot), 0);
+    assert!(s.tt.expecting_digits());
+    s.tt.expect_digits(false);
+    s.frames(10, 0.1);
+    assert_eq!(s.ends().iter().map(|e| e.0).collect::<Vec<_>>(), vec![last_voice + 500 * MS]);
+
+    let mut s = Sim::new();
+    s.tt.expect_digits(true);
+    s.frames(40, 0.9);
+    let last_voice = s.now;
+    s.frames(35, 0.1); // 700 ms
+    s.tt.expect_digits(false);
+    s.wait(Duration::ZERO);
+    assert_eq!(s.ends().iter().map(|e| e.0).collect::<Vec<_>>(), vec![last_voice + 700 * MS], "at once");
 }
 
 #[test]

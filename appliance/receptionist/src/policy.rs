@@ -240,6 +240,22 @@ impl Receptionist {
 
     /// What kind of answer the last question asks for, so the speech recogniser can be primed
     /// for it (a spoken phone number is recognised far better when the recogniser expects digits).
+    /// Whether `text` is already a whole answer to a question callers answer in digits (a phone
+    /// number, a date of birth). The turn-taker waits longer than usual for those, since callers
+    /// pause between digit groups; once the number is whole, the longer wait only keeps the
+    /// caller waiting for the reply.
+    pub fn answer_is_whole(&self, text: &str) -> bool {
+        let toks = u::tokenize(text);
+        let number = || matches!(u::extract_phone(&toks), Some(Phone::E164(_)));
+        match self.awaiting {
+            Await::Phone | Await::CallbackNumber => number(),
+            // "Should we call you back at the number you're calling from?"
+            Await::CallbackConfirm => number() || (u::extract_yes_no(&toks) == Some(YesNo::Yes) && u::extract_phone(&toks).is_none()),
+            Await::Dob => u::extract_dob(&toks).is_some(),
+            _ => false,
+        }
+    }
+
     pub fn expecting(&self) -> crate::Expecting {
         match self.awaiting {
             Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::CallbackReadback => crate::Expecting::PhoneNumber,

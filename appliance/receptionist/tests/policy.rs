@@ -159,6 +159,37 @@ fn asking_for_a_phone_number_sets_expect_digits() {
 }
 
 #[test]
+fn a_whole_number_or_date_of_birth_ends_the_wait_for_more_digits() {
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("I'd like to book a consultation. My name is Tom Fischer.");
+    assert_eq!(c.r.expecting(), Expecting::PhoneNumber);
+    for partial in ["My number is two one seven", "two one seven, five five five", "five five five zero one nine one", ""] {
+        assert!(!c.r.answer_is_whole(partial), "{partial:?}");
+    }
+    assert!(c.r.answer_is_whole("My number is 217 555 0191."));
+    assert!(c.r.answer_is_whole("two one seven five five five zero one nine one"));
+    // Answering a question that is not about digits: never "whole" (the usual wait applies).
+    c.say("217 555 0191");
+    assert!(!c.r.answer_is_whole("217 555 0191"));
+
+    // Identity check by date of birth: a month and day are not enough, the year completes it.
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("Hi, I need to cancel my appointment. This is Robert Chen.");
+    assert_eq!(c.r.expecting(), Expecting::DateOfBirth, "{:?}", c.said);
+    assert!(!c.r.answer_is_whole("It's March fourth"));
+    assert!(c.r.answer_is_whole("It's March fourth, nineteen eighty"));
+
+    // "Should we call you back at the number you're calling from?": a plain yes is whole too.
+    let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");
+    c.say("Hi, I need to talk to someone about my bill.");
+    c.say("It's Priya Natarajan, about a charge from my last visit.");
+    assert!(c.said.last().unwrap().contains("calling from"), "{:?}", c.said);
+    assert!(c.r.answer_is_whole("Yes, that's fine."));
+    assert!(!c.r.answer_is_whole("No, call me at two one seven"));
+    assert!(c.r.answer_is_whole("You can reach me at 217 555 0199."));
+}
+
+#[test]
 fn dtmf_zero_out_of_hours_takes_a_message_instead_of_ringing_an_empty_desk() {
     let (mut c, _) = call("+12175550166", "2026-03-02T19:30:00");
     let a = c.ev(Event::Dtmf('0'));

@@ -640,6 +640,7 @@ struct RecognizerPrompts {
     anything: String,
     phone: String,
     dob: String,
+    when: String,
 }
 
 impl RecognizerPrompts {
@@ -649,6 +650,7 @@ impl RecognizerPrompts {
             anything: recognizer_prompt(facts, Expecting::Anything),
             phone: recognizer_prompt(facts, Expecting::PhoneNumber),
             dob: recognizer_prompt(facts, Expecting::DateOfBirth),
+            when: recognizer_prompt(facts, Expecting::DayOrTime),
         }
     }
 
@@ -659,6 +661,7 @@ impl RecognizerPrompts {
         let prompt = match policy.expecting() {
             Expecting::PhoneNumber => &self.phone,
             Expecting::DateOfBirth => &self.dob,
+            Expecting::DayOrTime => &self.when,
             Expecting::Anything | Expecting::Name => &self.anything,
         };
         TranscribeOpts {

@@ -108,6 +108,8 @@ pub enum Expecting {
     PhoneNumber,
     DateOfBirth,
     Name,
+    /// When to come in: a day, one of the offered times, or a correction at the read-back.
+    DayOrTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -261,6 +261,7 @@ impl Receptionist {
             Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::CallbackReadback => crate::Expecting::PhoneNumber,
             Await::Dob => crate::Expecting::DateOfBirth,
             Await::Name => crate::Expecting::Name,
+            Await::Day | Await::Offer | Await::ConfirmBook => crate::Expecting::DayOrTime,
             _ => crate::Expecting::Anything,
         }
     }

@@ -4,8 +4,15 @@
 //! prompt carries the practice's own words (name, visit types, insurers); while the receptionist
 //! waits for a phone number or a date of birth, the prompt shows one, which is what turns
 //! "two one seven ... five five five ... zero one ... nine one" from "217-5501, I'm one" into
-//! "217 555 0191". No prompt holds a concrete appointment date or time: the model once copied
-//! "March 5th at 2 PM" from a prompt into a caller who had said 10 AM.
+//! "217 555 0191". While the caller is saying when to come in (a day, a pick among offers, a
+//! correction at the read-back), the prompt shows how times are written, which is what turns
+//! "No, sorry, make it two p.m. instead" from "make it to the having stand" into "make it 2 p.m.
+//! instead" and "Tuesday March tenth at nine" from "at I" into "at 9" (scripted-caller lines,
+//! 16 kHz; "two p.m." also at 8 kHz). Only then: in the general prompt the same sentence made
+//! times out of words that were none ("Priya Natarajan" became "3 a.m."). No prompt holds a
+//! date, or a time a caller could be offered on its own: the model once copied "March 5th at
+//! 2 PM" from a prompt into a caller who had said 10 AM; the example times (8:30 a.m., 4 p.m.)
+//! are ones the read-back would catch, like any other mishearing.
 //!
 //! Concrete times reach the recogniser another way, and only while the caller is choosing among
 //! offers: [`offer_phrases`] lists what an answer is likely to contain. The call layer uses them
@@ -26,11 +33,12 @@ pub fn recognizer_prompt(f: &PracticeFacts, expecting: Expecting) -> String {
             format!("{opening} What's the best number to reach you? Sure, my number is 312 555 0147. You can reach me at {}.", grouped(&f.phone))
         }
         Expecting::DateOfBirth => format!("{opening} For your security, what is your date of birth? It's June 14th, 1975. I was born on March 3rd, 1988."),
-        Expecting::Anything | Expecting::Name => {
+        Expecting::Anything | Expecting::Name | Expecting::DayOrTime => {
             let types: Vec<&str> = f.appointment_types.iter().map(|t| t.name.as_str()).collect();
+            let times = if expecting == Expecting::DayOrTime { " Is 8:30 a.m. okay, or would 4 p.m. be better?" } else { "" };
             format!(
                 "{opening} Hi, I'd like to book a cleaning, please. Can I reschedule or cancel my appointment? I have tooth pain and my jaw \
-                 is swollen. It's about my bill. Do you take Medicaid? {}. We accept {}.",
+                 is swollen. It's about my bill. Do you take Medicaid? {}. We accept {}.{times}",
                 types.join(", "),
                 f.insurance_accepted.join(", ")
             )

@@ -342,6 +342,32 @@ fn the_offered_times_are_the_recogniser_hints_while_a_choice_is_pending() {
 }
 
 #[test]
+fn the_recogniser_is_shown_how_times_are_written_only_while_the_caller_says_when() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    assert_eq!(c.r.expecting(), Expecting::Anything);
+    c.say("I'd like to book a cleaning. My name is Maria Lopez.");
+    assert_eq!(c.r.expecting(), Expecting::DayOrTime, "what day: {:?}", c.said.last());
+    c.say("Tuesday March tenth in the morning.");
+    assert_eq!(c.r.expecting(), Expecting::DayOrTime, "which time: {:?}", c.said.last());
+    c.say("The first one please.");
+    assert_eq!(c.r.expecting(), Expecting::DayOrTime, "the read-back: {:?}", c.said.last());
+    c.say("Yes.");
+    assert_eq!(c.r.expecting(), Expecting::Anything, "anything else: {:?}", c.said.last());
+
+    let facts = load_world().facts;
+    let general = recognizer_prompt(&facts, Expecting::Anything);
+    let when = recognizer_prompt(&facts, Expecting::DayOrTime);
+    assert!(when.starts_with(&general) && when.contains("a.m.") && when.contains("p.m."), "{when}");
+    // Times only where a time is expected; a date in no prompt (Whisper copies prompts).
+    assert!(!general.contains("a.m.") && !general.contains("p.m."), "{general}");
+    for prompt in [&general, &when] {
+        for month in ["January", "February", "March", "April", "May ", "June", "July", "August", "September", "October", "November", "December"] {
+            assert!(!prompt.contains(month), "{month} in {prompt}");
+        }
+    }
+}
+
+#[test]
 fn a_misheard_surname_is_accepted_only_with_the_same_first_name_and_initial() {
     // Alicia Gomez's number. Another surname initial is another person: identity check.
     let (mut c, _) = call("+12175550147", MON_10);

@@ -34,6 +34,9 @@ enum Await {
     Nothing,
 }
 
+/// Asked again when a confirmation gets a yes and a no at once.
+const CHECK_YES: &str = "Sorry, I want to get this right. Is that a yes?";
+
 /// Name, date, time, type, date of birth: did a turn move anything forward?
 type ProgressMarker = (Option<String>, Option<NaiveDate>, Option<NaiveTime>, Option<String>, Option<NaiveDate>);
 
@@ -603,6 +606,15 @@ impl Receptionist {
     /// Interpretations specific to the question just asked. Returns true when the turn is handled.
     fn on_awaited(&mut self, ut: &Utt, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) -> bool {
         match self.awaiting {
+            // A contradiction at a confirmation: neither act on it nor throw the choice away; ask
+            // once more (a second contradiction counts as a no, as before).
+            Await::ConfirmBook | Await::ConfirmCancel | Await::ConfirmTarget
+                if u::is_mixed_yes_no(&ut.toks) && !ut.has_schedule_info() && self.last_question != CHECK_YES =>
+            {
+                let aw = self.awaiting;
+                self.ask(t, aw, CHECK_YES);
+                true
+            }
             Await::ConfirmBook => {
                 let phone_change = matches!(&ut.phone, Some(Phone::E164(p)) if Some(p) != self.c.phone.as_ref());
                 let name_change = ut.first.is_some() && ut.first != self.c.first;

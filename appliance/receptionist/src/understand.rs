@@ -1169,6 +1169,22 @@ pub enum YesNo {
 }
 
 pub fn extract_yes_no(toks: &[Tok]) -> Option<YesNo> {
+    // A "no" outweighs a "yes" in the same breath: nothing is committed on a contradiction.
+    match yes_no_markers(toks) {
+        (true, _) => Some(YesNo::No),
+        (false, true) => Some(YesNo::Yes),
+        (false, false) => None,
+    }
+}
+
+/// Both a yes and a no in one answer ("Yes, not correct" for a misheard "yes, that's correct";
+/// "No, that's fine").
+pub fn is_mixed_yes_no(toks: &[Tok]) -> bool {
+    yes_no_markers(toks) == (true, true)
+}
+
+/// (said no, said yes).
+fn yes_no_markers(toks: &[Tok]) -> (bool, bool) {
     let ws = words(toks);
     let has = |w: &str| ws.contains(&w);
     let pair = |a: &str, b: &str| ws.windows(2).any(|p| p[0] == a && p[1] == b);
@@ -1187,9 +1203,6 @@ pub fn extract_yes_no(toks: &[Tok]) -> Option<YesNo> {
         || pair("doesn't", "work")
         || pair("not", "really")
         || has("wait");
-    if no {
-        return Some(YesNo::No);
-    }
     const YES: &[&str] = &[
         "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "correct", "perfect", "great", "absolutely", "definitely",
         "okay", "ok", "alright", "exactly", "fine", "certainly", "affirmative",
@@ -1207,7 +1220,7 @@ pub fn extract_yes_no(toks: &[Tok]) -> Option<YesNo> {
         || pair("works", "for")
         || pair("please", "do")
         || ws == ["right"];
-    yes.then_some(YesNo::Yes)
+    (no, yes)
 }
 
 // ---------------------------------------------------------------- intents & topics

@@ -78,6 +78,28 @@ fn books_only_after_explicit_yes_and_exactly_once() {
 }
 
 #[test]
+fn a_yes_and_a_no_at_once_is_asked_again_not_booked_or_dropped() {
+    let (mut c, _) = call("+12175550161", MON_10);
+    let readback = c.say("I'd like a cleaning on Wednesday March eleventh at ten. My name is Maria Lopez.");
+    assert!(readback.contains("Shall I book it"), "{readback}");
+    // A misheard "Yes, that's correct."
+    let again = c.say("Yes, not correct.");
+    assert!(again.contains("Is that a yes"), "{again}");
+    assert_eq!(c.bookings(), 0);
+    let done = c.say("Yes.");
+    assert!(done.contains("all set"), "{done}");
+    assert_eq!(c.bookings(), 1);
+
+    // A second contradiction is a no, as any no is: nothing booked, the choice is reopened.
+    let (mut c, _) = call("+12175550161", MON_10);
+    c.say("I'd like a cleaning on Wednesday March eleventh at ten. My name is Maria Lopez.");
+    c.say("Yes, not correct.");
+    let no = c.say("Okay, no, that's not right.");
+    assert!(!no.contains("Is that a yes"), "{no}");
+    assert_eq!(c.bookings(), 0);
+}
+
+#[test]
 fn barge_in_after_commit_does_not_undo() {
     let (mut c, _) = call("+12175550161", MON_10);
     c.say("Book a consultation Tuesday March tenth at nine, I'm Tom Fischer.");

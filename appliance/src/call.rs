@@ -504,8 +504,10 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     if caller_gone && !transferred {
         let _ = handle_event(&mut policy, Event::CallerHungUp, &mut store, db_call, deps);
     }
-    // Closing the frame channel ends the VAD task, which closes its stream.
+    // Closing the frame channel (and the probabilities', in case the task waits to hand one over)
+    // ends the VAD task, which closes its stream.
     drop(vad_tx);
+    drop(prob_rx);
     if let Some(t) = vad_task {
         if tokio::time::timeout(Duration::from_secs(2), t).await.is_err() {
             tracing::warn!(call = call.call_id, "the VAD stream did not close in time");
@@ -578,7 +580,7 @@ async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<(Insta
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<i16>)>(50);
     let task = tokio::spawn(async move {
         let mut windows = VadWindows::new(stream.frame_samples());
-        while let Some((t, pcm)) = rx.recv().await {
+        'frames: while let Some((t, pcm)) = rx.recv().await {
             windows.push(t, &pcm);
             while let Some(chunk) = windows.next_window() {
                 let p = match stream.push(&chunk).await {
@@ -587,7 +589,7 @@ async fn spawn_vad(vad: &VadClient, call_id: u64) -> (Option<mpsc::Sender<(Insta
                 };
                 for t in windows.judged() {
                     if prob_tx.send((t, p)).await.is_err() {
-                        return;
+                        break 'frames;
                     }
                 }
             }

@@ -63,6 +63,8 @@ struct Collected {
     rejections: u32,
     patient: Option<PatientRef>,
     tried_caller_id: bool,
+    /// Times the date of birth was asked for and something else came back.
+    dob_asks: u32,
     id_failures: u32,
     candidates: Vec<AppointmentRef>,
     target: Option<AppointmentRef>,
@@ -1772,7 +1774,17 @@ impl Receptionist {
             }
             if self.c.patient.is_none() {
                 let Some(dob) = self.c.dob else {
-                    self.ask(t, Await::Dob, "For your security, what is your date of birth?");
+                    // Asked twice and still none: the caller cannot or will not say it (or it is
+                    // not being heard). Asking forever helps nobody; a person can.
+                    self.c.dob_asks += 1;
+                    match self.c.dob_asks {
+                        1 => self.ask(t, Await::Dob, "For your security, what is your date of birth?"),
+                        2 => self.ask(t, Await::Dob, "I need your date of birth to find your appointment. What is it?"),
+                        _ => {
+                            t.say("I'm sorry, I can't look up an appointment without a date of birth.");
+                            self.offer_message_or_transfer(now, t);
+                        }
+                    }
                     return;
                 };
                 let (f, l) = (self.c.first.clone().unwrap_or_default(), self.c.last.clone().unwrap_or_default());

@@ -269,6 +269,20 @@ fn caller_id_alone_never_discloses_appointments() {
 }
 
 #[test]
+fn no_date_of_birth_after_two_asks_offers_a_person_instead_of_asking_forever() {
+    // A household number, a name on no record there: the date of birth is the only way in.
+    let (mut c, _) = call("+12175550123", MON_10);
+    c.say("Hi, this is Amy Chen, I need to move my appointment.");
+    assert!(c.said.last().unwrap().contains("date of birth"), "{:?}", c.said);
+    c.say("Could I do Friday morning instead?");
+    assert!(c.said.last().unwrap().contains("date of birth"), "asked once more: {:?}", c.said);
+    let reply = c.say("Friday at nine, please.");
+    assert!(!reply.contains("What is it") && !reply.contains("what is your date of birth"), "{reply}");
+    assert!(reply.contains("take a message") || reply.contains("transfer"), "{reply}");
+    assert!(!c.said.join(" ").contains("10 AM"), "nothing disclosed: {:?}", c.said);
+}
+
+#[test]
 fn repeat_request_repeats_last_prompt() {
     let (mut c, _) = call("+12175550161", MON_10);
     let first = c.say("I'd like to book a cleaning on Thursday March fifth in the afternoon, I'm Maria Lopez.");

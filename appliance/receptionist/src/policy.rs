@@ -63,7 +63,7 @@ struct Collected {
     rejections: u32,
     patient: Option<PatientRef>,
     tried_caller_id: bool,
-    /// Times the date of birth was asked for and something else came back.
+    /// Times the date of birth has been asked for in this task.
     dob_asks: u32,
     id_failures: u32,
     candidates: Vec<AppointmentRef>,

@@ -10,9 +10,9 @@
 //! instead" and "Tuesday March tenth at nine" from "at I" into "at 9" (scripted-caller lines,
 //! 16 kHz; "two p.m." also at 8 kHz). Only then: in the general prompt the same sentence made
 //! times out of words that were none ("Priya Natarajan" became "3 a.m."). No prompt holds a
-//! date, or a time a caller could be offered on its own: the model once copied "March 5th at
-//! 2 PM" from a prompt into a caller who had said 10 AM; the example times (8:30 a.m., 4 p.m.)
-//! are ones the read-back would catch, like any other mishearing.
+//! date: the model once copied "March 5th at 2 PM" from a prompt into a caller who had said
+//! 10 AM. The example times (8:30 a.m., 4 p.m.) could be copied the same way; the read-back,
+//! which says the time and needs a yes, catches that like any other mishearing.
 //!
 //! Concrete times reach the recogniser another way, and only while the caller is choosing among
 //! offers: [`offer_phrases`] lists what an answer is likely to contain. The call layer uses them

@@ -5188,7 +5188,7 @@ static void ggml_compute_forward_soft_max_f32(
     const int64_t ne13 = src1 ? src1->ne[3] : 1;
 
     // TODO: is this supposed to be ceil instead of floor?
-    //       https://huggingface.co/mosaicml/mpt-7b/blob/main/attention.py#L370
+    //       (compare the ALiBi slopes in MosaicML MPT-7B's attention.py)
     const uint32_t n_head      = ne02;
     const uint32_t n_head_log2 = 1u << (uint32_t) floor(log2(n_head));
 

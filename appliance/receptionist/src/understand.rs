@@ -397,14 +397,8 @@ pub fn extract_shift(toks: &[Tok]) -> Option<Duration> {
     if later == earlier {
         return None;
     }
-    let count = |w: &str| match w {
-        "a" | "an" | "one" | "1" => Some(1i64),
-        "two" | "2" => Some(2),
-        "three" | "3" => Some(3),
-        _ => None,
-    };
     let shift = (1..ws.len()).find_map(|i| {
-        let n = count(ws[i - 1])?;
+        let n = few_at(&ws, i - 1)?;
         match ws[i] {
             "day" | "days" => Some(Duration::days(n)),
             "hour" | "hours" => Some(Duration::hours(n)),
@@ -415,21 +409,24 @@ pub fn extract_shift(toks: &[Tok]) -> Option<Duration> {
     Some(if later { shift } else { -shift })
 }
 
+/// "a", "an", "one"/"1" … "three"/"3" at word `i`: how many days, hours or weeks a caller moves
+/// or counts ahead (more is not said that way on the phone).
+fn few_at(ws: &[&str], i: usize) -> Option<i64> {
+    match *ws.get(i)? {
+        "a" | "an" => Some(1),
+        _ => cardinal_at(ws, i).filter(|&(v, n)| n == 1 && (1..=3).contains(&v)).map(|(v, _)| v as i64),
+    }
+}
+
 /// "a week from today" (7), "two weeks from tomorrow" (15), "in a week" (7), "in 2 weeks" (14),
 /// starting at word `i`: (days from today, words used).
 fn weeks_from_now_at(ws: &[&str], i: usize) -> Option<(i64, usize)> {
-    let count = |w: &str| match w {
-        "a" | "one" | "1" => Some(1i64),
-        "two" | "2" => Some(2),
-        "three" | "3" => Some(3),
-        _ => None,
-    };
     let is_week = |w: Option<&&str>| matches!(w, Some(&"week") | Some(&"weeks"));
     if ws[i] == "in" {
-        let k = count(ws.get(i + 1)?)?;
+        let k = few_at(ws, i + 1)?;
         return is_week(ws.get(i + 2)).then_some((7 * k, 3));
     }
-    let k = count(ws[i])?;
+    let k = few_at(ws, i)?;
     if !is_week(ws.get(i + 1)) || ws.get(i + 2) != Some(&"from") {
         return None;
     }

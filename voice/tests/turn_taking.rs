@@ -155,12 +155,18 @@ fn speech_resuming_after_a_pause_cancels_it_and_the_turn_ends_later() {
     );
 }
 
-#[test]
-fn expecting_digits_lengthens_the_pause_as_well() {
+/// A caller reading digits (expected) has spoken for 800 ms; the time of their last voiced frame.
+fn reading_digits() -> (Sim, Instant) {
     let mut s = Sim::new();
     s.tt.expect_digits(true);
     s.frames(40, 0.9);
     let last_voice = s.now;
+    (s, last_voice)
+}
+
+#[test]
+fn expecting_digits_lengthens_the_pause_as_well() {
+    let (mut s, last_voice) = reading_digits();
     s.frames(70, 0.1);
     let pauses: Vec<Instant> = s.events.iter().filter(|(_, e)| pause(e)).map(|(t, _)| *t).collect();
     let ends: Vec<Instant> = s.ends().iter().map(|e| e.0).collect();
@@ -173,10 +179,7 @@ fn expecting_digits_lengthens_the_pause_as_well() {
 fn a_whole_number_heard_at_the_pause_ends_the_turn_at_the_usual_silence() {
     // The dialogue layer reads the speculative transcript, finds the whole phone number and stops
     // expecting digits: the turn ends at 500 ms of silence, not 1200, or at once if that has passed.
-    let mut s = Sim::new();
-    s.tt.expect_digits(true);
-    s.frames(40, 0.9);
-    let last_voice = s.now;
+    let (mut s, last_voice) = reading_digits();
     s.frames(20, 0.1); // 400 ms: the pause has come, the turn has not ended
     assert_eq!(s.count(pause), 1);
     assert_eq!(s.count(eot), 0);
@@ -185,10 +188,7 @@ fn a_whole_number_heard_at_the_pause_ends_the_turn_at_the_usual_silence() {
     s.frames(10, 0.1);
     assert_eq!(s.ends().iter().map(|e| e.0).collect::<Vec<_>>(), vec![last_voice + 500 * MS]);
 
-    let mut s = Sim::new();
-    s.tt.expect_digits(true);
-    s.frames(40, 0.9);
-    let last_voice = s.now;
+    let (mut s, last_voice) = reading_digits();
     s.frames(35, 0.1); // 700 ms
     s.tt.expect_digits(false);
     s.wait(Duration::ZERO);

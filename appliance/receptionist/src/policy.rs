@@ -78,12 +78,36 @@ struct Collected {
     kind_changed: bool,
     /// The phone number was read back earlier in this same reply.
     phone_just_read: bool,
-    /// "Move it to 3 the same day": the day is the appointment's, known once it is found.
-    same_day_as_target: bool,
-    /// "Monday, same time": the time is the appointment's, known once it is found.
-    same_time_as_target: bool,
-    /// "Push it back a day": the new time is the appointment's plus this, once it is found.
-    shift_from_target: Option<chrono::Duration>,
+    /// Said before the appointment being moved was known; applied once it is found.
+    relative: Relative,
+}
+
+/// A new day or time said relative to the appointment being moved: "the same day" (its day),
+/// "Monday, same time" (its time), "push it back a day" (its day and time plus a shift). Resolved
+/// in one place, [`Relative::resolve`]: in the turn that says it when the appointment is already
+/// known, else when it is found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Relative {
+    same_day: bool,
+    same_time: bool,
+    shift: Option<chrono::Duration>,
+}
+
+impl Relative {
+    fn merge(&mut self, later: Relative) {
+        self.same_day |= later.same_day;
+        self.same_time |= later.same_time;
+        self.shift = later.shift.or(self.shift);
+    }
+
+    /// The day and the time this means for an appointment at `at` (`None` where nothing was said).
+    fn resolve(self, at: NaiveDateTime) -> (Option<NaiveDate>, Option<NaiveTime>) {
+        if let Some(shift) = self.shift {
+            let to = at + shift;
+            return (Some(to.date()), Some(to.time()));
+        }
+        (self.same_day.then(|| at.date()), self.same_time.then(|| at.time()))
+    }
 }
 
 /// One caller turn, understood.
@@ -109,12 +133,8 @@ struct Utt {
     repeat: bool,
     topic: Option<String>,
     question_mark: bool,
-    /// "the same day" with nothing yet to be the same as (the appointment being moved).
-    same_day: bool,
-    /// "same time" in a reschedule before the appointment being moved is known.
-    same_time: bool,
-    /// "push it back a day" before the appointment being moved is known.
-    shift: Option<chrono::Duration>,
+    /// Relative to the appointment being moved, while it is not yet known.
+    relative: Relative,
     toks: Vec<Tok>,
 }
 
@@ -375,7 +395,8 @@ impl Receptionist {
         let mut ut = Utt { text: text.trim().to_string(), question_mark: text.contains('?'), ..Default::default() };
         let anchor = self.c.anchor.or(self.c.date);
         let specs = u::extract_dates(&toks);
-        ut.same_day = anchor.is_none() && specs.contains(&u::DateSpec::Anchor);
+        // "the same day" with no day said yet to be the same as: the appointment being moved.
+        let same_day = anchor.is_none() && specs.contains(&u::DateSpec::Anchor);
         ut.dates = resolve_in_order(specs, today, anchor);
         let (times, parts) = u::extract_times(&toks, expect_time);
         ut.times = times.iter().filter_map(|t| t.resolve(open, close)).collect();
@@ -421,24 +442,22 @@ impl Receptionist {
         if let Some(r) = llm {
             self.merge_llm(&mut ut, r, today, anchor, open, close);
         }
-        // "Can we do Monday instead, same time?": the time of the appointment being moved.
+        // Relative to the appointment being moved: "the same day", "Monday, same time?", "Can I
+        // push my appointment back a day?".
         let rescheduling = self.flow == Some(Intent::Reschedule) || (self.flow.is_none() && ut.intent == Some(Intent::Reschedule));
-        if ut.times.is_empty() && rescheduling && ut.text.to_lowercase().contains("same time") {
-            match &self.c.target {
-                Some(a) => ut.times.push(a.start_local.time()),
-                None => ut.same_time = true,
-            }
+        let mut relative = Relative { same_day, ..Default::default() };
+        if rescheduling {
+            relative.same_time = ut.times.is_empty() && ut.text.to_lowercase().contains("same time");
+            relative.shift = u::extract_shift(&toks).filter(|_| ut.dates.is_empty() && ut.times.is_empty());
         }
-        // "Can I push my appointment back a day?": relative to the appointment being moved.
-        if let Some(shift) = u::extract_shift(&toks).filter(|_| rescheduling && ut.dates.is_empty() && ut.times.is_empty()) {
-            match &self.c.target {
-                Some(a) => {
-                    let to = a.start_local + shift;
-                    ut.dates.push(to.date());
-                    ut.times.push(to.time());
-                }
-                None => ut.shift = Some(shift),
+        match self.c.target.as_ref().filter(|_| rescheduling) {
+            // Known: as if its day and time had been said.
+            Some(a) => {
+                let (d, tm) = relative.resolve(a.start_local);
+                ut.dates.extend(d.filter(|_| ut.dates.is_empty()));
+                ut.times.extend(tm.filter(|_| ut.times.is_empty()));
             }
+            None => ut.relative = relative,
         }
         ut.toks = toks;
         ut
@@ -1082,9 +1101,7 @@ impl Receptionist {
             if ut.range.is_some() {
                 self.c.range = ut.range;
             }
-            self.c.same_day_as_target |= ut.same_day;
-            self.c.same_time_as_target |= ut.same_time;
-            self.c.shift_from_target = ut.shift.or(self.c.shift_from_target);
+            self.c.relative.merge(ut.relative);
             return;
         }
         if let Some(d) = ut.dates.last() {
@@ -1862,11 +1879,9 @@ impl Receptionist {
                     if let Some(d) = self.c.hint_dates.last() {
                         self.c.date = Some(*d);
                         self.c.anchor = Some(*d);
-                    } else if self.c.same_day_as_target {
-                        self.c.date = Some(a.start_local.date());
-                        self.c.anchor = Some(a.start_local.date());
                     }
                     self.c.time = self.c.hint_time;
+                    self.apply_relative(&a);
                 }
                 self.c.hint_dates.clear();
                 self.c.hint_time = None;
@@ -1889,6 +1904,19 @@ impl Receptionist {
         self.advance_existing_after_target(now, tools, t, false);
     }
 
+    /// What was said relative to the appointment being moved, now that it is known: fills the
+    /// day and the time where none was said outright, once.
+    fn apply_relative(&mut self, a: &AppointmentRef) {
+        let (d, tm) = std::mem::take(&mut self.c.relative).resolve(a.start_local);
+        if let Some(d) = d.filter(|_| self.c.date.is_none()) {
+            self.c.date = Some(d);
+            self.c.anchor = Some(d);
+        }
+        if self.c.time.is_none() {
+            self.c.time = tm;
+        }
+    }
+
     fn advance_existing_after_target(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn, just_found: bool) {
         let Some(a) = self.c.target.clone() else { return };
         let today = self.local(now).date();
@@ -1898,19 +1926,8 @@ impl Receptionist {
             if let Some(d) = others.last() {
                 self.c.date = Some(*d);
                 self.c.anchor = Some(*d);
-            } else if self.c.same_day_as_target && self.c.date.is_none() {
-                self.c.date = Some(a.start_local.date());
-                self.c.anchor = Some(a.start_local.date());
             }
-            if self.c.same_time_as_target && self.c.time.is_none() {
-                self.c.time = Some(a.start_local.time());
-            }
-            if let Some(shift) = self.c.shift_from_target.filter(|_| self.c.date.is_none()) {
-                let to = a.start_local + shift;
-                self.c.date = Some(to.date());
-                self.c.anchor = Some(to.date());
-                self.c.time = Some(to.time());
-            }
+            self.apply_relative(&a);
             self.c.hint_dates.clear();
             self.c.hint_time = None;
         }

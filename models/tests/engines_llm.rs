@@ -159,3 +159,32 @@ fn long_history_is_truncated_but_system_prompt_kept() {
     let v: serde_json::Value = serde_json::from_str(&g.text).unwrap();
     assert!(v.get("intent").is_some());
 }
+
+/// A measurement, not a check (hence ignored): what the default model makes of the receptionist's
+/// template replies when asked to rephrase them, and how long that takes. This is the evidence for
+/// speaking templates (ARCHITECTURE.md, "Phrasing"): with SmolLM2-135M the offered times vanish,
+/// unrelated apologies appear ("I'm sorry for your loss") and replies loop to the token limit, at
+/// 307–1061 ms per reply on 2 cores (measured 2026-11-22) before the first word could be synthesized.
+/// `cargo test -p fd-models --features engine-tests --test engines_llm -- --ignored --nocapture phrasing`
+#[test]
+#[ignore = "a measurement that prints; run by hand"]
+fn phrasing_probe() {
+    let eng = llm_engine();
+    let rt = rt();
+    let client = llm_client(&eng.socket);
+    let system = "You are the friendly receptionist of Bright Smile Dental, on the phone. Rewrite the \
+receptionist's next line so it sounds natural and warm. Keep every fact (names, days, dates, times, numbers) \
+exactly as given. One or two short sentences. Output only the line.";
+    rt.block_on(client.set_system_prompt(system)).unwrap();
+    for line in [
+        "Our office is closed right now. I can take a message, and someone will call you back. May I have your name?",
+        "On Friday, March 6th I have 8 AM, 9 AM or 10 AM. Which works best for you?",
+        "Let me read that back. A Consultation on Monday, March 16th at 10 AM, for Lena Park. Shall I book it?",
+        "I see your Consultation on Wednesday, March 4th at 2 PM. What day would you like instead?",
+        "Yes, we accept Delta Dental.",
+    ] {
+        let t0 = Instant::now();
+        let g = rt.block_on(client.generate(&user(line), &GenerateOpts { max_tokens: 80, ..Default::default() })).unwrap();
+        println!("{:5} ms {:3} tokens | {line}\n      -> {}", t0.elapsed().as_millis(), g.generated_tokens, g.text.trim());
+    }
+}

@@ -135,6 +135,8 @@ struct Utt {
     question_mark: bool,
     /// Relative to the appointment being moved, while it is not yet known.
     relative: Relative,
+    /// One part of the name, corrected or spelled ("my last name is Fischer", "P-A-R-K").
+    name_part: Option<u::NamePart>,
     toks: Vec<Tok>,
 }
 
@@ -424,6 +426,16 @@ impl Receptionist {
             ut.first = Some(n.first);
             ut.last = n.last;
         }
+        ut.name_part = u::extract_name_part(text);
+        if ut.name_part.is_none() && ut.last.is_none() && self.c.first.is_some() && self.c.last.is_some() {
+            // "It's Park." at the read-back of "Lena Parr": one word corrects the part it is closest
+            // to, not the first name (that made "Park Parr").
+            ut.name_part = ut.first.take().map(|value| u::NamePart { kind: u::NamePartKind::Either, value });
+        }
+        if ut.name_part.is_some() && ut.last.is_none() {
+            // "My last name is Fischer" also reads as a first name ("name is Fischer").
+            ut.first = None;
+        }
         if matches!(self.awaiting, Await::Dob) || ut.dates.is_empty() {
             ut.dob = u::extract_dob(&toks);
         }
@@ -638,7 +650,8 @@ impl Receptionist {
             }
             Await::ConfirmBook => {
                 let phone_change = matches!(&ut.phone, Some(Phone::E164(p)) if Some(p) != self.c.phone.as_ref());
-                let name_change = ut.first.is_some() && ut.first != self.c.first;
+                let name_change = (ut.first.is_some() && (ut.first != self.c.first || (ut.last.is_some() && ut.last != self.c.last)))
+                    || ut.name_part.is_some();
                 let kind_change = ut.kind.is_some() && ut.kind != self.c.kind && self.flow == Some(Intent::Book);
                 if ut.has_schedule_info() || phone_change || name_change || kind_change {
                     // A correction: apply it and read back again. Never commit on this turn.
@@ -1052,10 +1065,22 @@ impl Receptionist {
 
     fn merge_non_schedule(&mut self, ut: &Utt) {
         if let Some(f) = &ut.first {
-            if self.c.first.as_ref() != Some(f) || ut.last.is_some() {
+            let same_first = self.c.first.as_ref() == Some(f);
+            if !same_first || ut.last.is_some() {
+                self.c.last = ut.last.clone().or_else(|| if same_first { self.c.last.clone() } else { None });
                 self.c.first = Some(f.clone());
-                self.c.last = ut.last.clone().or_else(|| if self.c.first.as_ref() == Some(f) { self.c.last.clone() } else { None });
             }
+        }
+        if let Some(part) = &ut.name_part {
+            use u::NamePartKind::*;
+            let kind = match (part.kind, &self.c.first, &self.c.last) {
+                (Either, Some(f), Some(l)) if u::name_distance(&part.value, f) < u::name_distance(&part.value, l) => First,
+                (Either, Some(_), _) => Last,
+                (Either, None, _) => First,
+                (k, _, _) => k,
+            };
+            let slot = if kind == First { &mut self.c.first } else { &mut self.c.last };
+            *slot = Some(part.value.clone());
         }
         match &ut.phone {
             Some(Phone::E164(p)) if self.flow != Some(Intent::Message) => {

@@ -904,6 +904,7 @@ const NOT_NAMES: &[&str] = &[
     "more", "less", "do", "does", "did", "have", "has", "had", "get", "got", "go", "come", "see", "let", "make",
     "take", "talk", "speak", "call", "say", "said", "tell", "know", "think", "sorry", "hello", "question",
     "insurance", "message", "bill", "billing", "number", "phone", "name", "again", "repeat", "what", "huh",
+    "spelled", "spelt", "spell", "spelling", "surname", "letter", "letters",
 ];
 
 fn is_name_word(w: &str) -> bool {
@@ -1073,6 +1074,95 @@ pub fn extract_name(text: &str, expect_name: bool) -> Option<PersonName> {
         return Some(PersonName { first, last });
     }
     None
+}
+
+/// Which part of a name a caller's correction is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamePartKind {
+    First,
+    Last,
+    /// Not said: the part the word sounds closest to (see `name_distance`).
+    Either,
+}
+
+/// One part of a name given on its own, as callers correct a read-back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePart {
+    pub kind: NamePartKind,
+    pub value: String,
+}
+
+/// "my last name is Fischer", "first name Ana", "it's spelled F I S C H E R", "P-A-R-K", "Park,
+/// with a K". Spelled letters win over a spoken word: they are how the caller wants it written.
+/// A lone name word with no cue is not taken here (the policy decides what it corrects).
+pub fn extract_name_part(text: &str) -> Option<NamePart> {
+    let toks = raw_tokens(text);
+    // "last name's Fischer", "surname's Fischer": the cue without its "'s".
+    let lower: Vec<String> = toks.iter().map(|t| t.w.to_lowercase().trim_end_matches("'s").to_string()).collect();
+    let pair_at = |a: &str, b: &str| (0..lower.len().saturating_sub(1)).find(|&i| lower[i] == a && lower[i + 1] == b).map(|i| i + 2);
+    let (kind, cue_end) = if let Some(e) = pair_at("last", "name").or_else(|| pair_at("family", "name")) {
+        (NamePartKind::Last, Some(e))
+    } else if let Some(i) = lower.iter().position(|w| w == "surname") {
+        (NamePartKind::Last, Some(i + 1))
+    } else if let Some(e) = pair_at("first", "name") {
+        (NamePartKind::First, Some(e))
+    } else {
+        (NamePartKind::Either, None)
+    };
+    if let Some(value) = spelled(&toks) {
+        return Some(NamePart { kind, value });
+    }
+    if let Some(e) = cue_end {
+        // "last name is Fischer", "last name's Fischer", "surname: Fischer".
+        const LINKS: &[&str] = &["is", "was", "it", "its", "name", "would", "be", "should"];
+        let word = lower[e..].iter().position(|w| !LINKS.contains(&w.as_str())).map(|k| e + k);
+        if let Some(w) = word.filter(|&w| is_name_word(&toks[w].w)) {
+            return Some(NamePart { kind, value: cap(&toks[w].w) });
+        }
+    }
+    // "Park, with a K", "Ann with two Ns": the word before says how it is written (a letter must
+    // follow, or "a consultation with a hygienist" would be a name).
+    let letter = |w: &str| w.len() == 1 || (w.len() <= 3 && w.starts_with(|c: char| c.is_ascii_alphabetic()) && matches!(&w[1..], "s" | "'"));
+    let with = (1..lower.len().saturating_sub(2)).find(|&i| {
+        lower[i] == "with" && matches!(lower[i + 1].as_str(), "a" | "an" | "two" | "double") && letter(&lower[i + 2]) && is_name_word(&toks[i - 1].w)
+    });
+    with.map(|i| NamePart { kind, value: cap(&toks[i - 1].w) })
+}
+
+/// A name spelled out: three or more single letters in a row ("F I S C H E R", "P, A, R, K"), or
+/// one hyphenated token of single letters ("F-I-S-C-H-E-R"), as the recogniser writes spelling.
+fn spelled(toks: &[Tok]) -> Option<String> {
+    let letter = |w: &str| w.len() == 1 && w.chars().all(|c| c.is_ascii_alphabetic());
+    let word = |letters: Vec<&str>| {
+        let mut s: String = letters.concat().to_lowercase();
+        if let Some(f) = s.get(..1).map(str::to_uppercase) {
+            s.replace_range(..1, &f);
+        }
+        s
+    };
+    for t in toks {
+        let parts: Vec<&str> = t.w.split('-').collect();
+        if parts.len() >= 2 && parts.iter().all(|p| letter(p)) {
+            return Some(word(parts));
+        }
+    }
+    let mut run: Vec<&str> = Vec::new();
+    for t in toks {
+        if letter(&t.w) {
+            run.push(&t.w);
+        } else if run.len() >= 3 {
+            break;
+        } else {
+            run.clear();
+        }
+    }
+    (run.len() >= 3).then(|| word(run))
+}
+
+/// How far apart two spellings of a name are, after the phonetic folding of `names_sound_alike`
+/// (edits): which part of a name a lone corrected word is about.
+pub fn name_distance(a: &str, b: &str) -> usize {
+    edit_distance(&fold_name(a), &fold_name(b))
 }
 
 /// "Robert Chen here." / "Hi, Maria Lopez speaking": a capitalised name at the start of a

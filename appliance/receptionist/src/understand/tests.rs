@@ -327,3 +327,30 @@ fn weekday_and_month_day_that_disagree() {
     // A caller's own slip with no near match keeps the month-day; the read-back says "Friday".
     assert_eq!(d("Thursday March 6th"), vec![ymd(3, 6)]);
 }
+
+#[test]
+fn a_part_of_a_name_corrected_or_spelled() {
+    let part = |t: &str| extract_name_part(t).map(|p| (p.kind, p.value));
+    use NamePartKind::*;
+    assert_eq!(part("No, my last name is spelled F I S C H E R."), Some((Last, "Fischer".into())));
+    assert_eq!(part("No, the name is Lena Park. P A R K."), Some((Either, "Park".into())));
+    assert_eq!(part("It's P, A, R, K."), Some((Either, "Park".into())));
+    assert_eq!(part("It's not B-A-R-K."), Some((Either, "Bark".into())));
+    assert_eq!(part("It's Park, with a K."), Some((Either, "Park".into())));
+    assert_eq!(part("Ann, with two Ns."), Some((Either, "Ann".into())));
+    assert_eq!(part("My last name's Fischer."), Some((Last, "Fischer".into())));
+    assert_eq!(part("The surname is Natarajan."), Some((Last, "Natarajan".into())));
+    assert_eq!(part("Sorry, my first name is Ana."), Some((First, "Ana".into())));
+    // Not a name part: no cue, a cue without a name, "with a" something other than a letter, two
+    // letters that are words.
+    for t in [
+        "Lena Park.",
+        "I'd like a consultation with a hygienist.",
+        "What last name did you say?",
+        "Yes, that's right.",
+        "A or B is fine.",
+        "Tuesday March tenth at nine.",
+    ] {
+        assert_eq!(part(t), None, "{t}");
+    }
+}

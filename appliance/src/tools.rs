@@ -154,6 +154,12 @@ impl Tools for StoreTools<'_> {
         self.messages.insert(key.to_owned(), id.clone());
         Ok(id)
     }
+
+    fn correct_message_name(&mut self, message_id: &str, name: &str) -> Result<(), ToolError> {
+        let id: i64 = message_id.parse().map_err(|_| ToolError::NotFound)?;
+        let a = self.actor();
+        self.store.set_message_caller_name(id, name, a).map_err(tool_err)
+    }
 }
 
 /// Tools for a speculative policy run (on a clone of the receptionist, before the caller's turn is
@@ -211,6 +217,10 @@ impl<T: Tools> Tools for ReadOnlyTools<T> {
     }
 
     fn take_message(&mut self, _m: &MessageDetails, _key: &str) -> Result<String, ToolError> {
+        self.refuse()
+    }
+
+    fn correct_message_name(&mut self, _message_id: &str, _name: &str) -> Result<(), ToolError> {
         self.refuse()
     }
 }

@@ -259,4 +259,13 @@ impl Tools for MemoryTools {
         );
         Ok(id)
     }
+
+    fn correct_message_name(&mut self, message_id: &str, name: &str) -> Result<(), ToolError> {
+        if self.fail_all {
+            return Err(ToolError::Unavailable("test".into()));
+        }
+        let (_, m) = self.messages.iter_mut().find(|(id, _)| id == message_id).ok_or(ToolError::NotFound)?;
+        m.name = name.to_string();
+        Ok(())
+    }
 }

@@ -210,6 +210,9 @@ pub struct Receptionist {
     records: Vec<Recorded>,
     appointment_ids: Vec<String>,
     message_id: Option<String>,
+    /// The message was just passed on and the caller heard their name in the thanks: a name said
+    /// now corrects it. Cleared by the next question.
+    message_name_open: bool,
     tool_failed: bool,
     summary_bits: Vec<String>,
     dtmf_digits: String,
@@ -251,6 +254,7 @@ impl Receptionist {
             records: Vec::new(),
             appointment_ids: Vec::new(),
             message_id: None,
+            message_name_open: false,
             tool_failed: false,
             summary_bits: Vec::new(),
             dtmf_digits: String::new(),
@@ -573,6 +577,7 @@ impl Receptionist {
         t.expect_digits = matches!(aw, Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::Dob);
         self.awaiting = aw;
         self.last_question = q;
+        self.message_name_open = false;
     }
 
     fn goodbye(&mut self, t: &mut Turn, lead: &str) {
@@ -787,6 +792,10 @@ impl Receptionist {
             }
             Await::AnythingElse => {
                 let new_request = matches!(ut.intent, Some(i) if i != Intent::Goodbye) || ut.question.is_some() || ut.has_schedule_info();
+                if self.message_name_open && !new_request && (ut.first.is_some() || ut.name_part.is_some()) {
+                    self.correct_message_name(ut, tools, t);
+                    return true;
+                }
                 if !new_request && (ut.goodbye || ut.thanks || ut.yes_no == Some(YesNo::No)) {
                     self.goodbye(t, "");
                     return true;
@@ -2028,9 +2037,35 @@ impl Receptionist {
                 ));
                 self.flow = None;
                 self.anything_else(t);
+                self.message_name_open = true;
             }
             Err(e) => self.tool_failure("take_message", &e, now, tools, t),
         }
+    }
+
+    /// "Thank you, Brilliant. I've passed your message on…" — "It's Priya Natarajan.": the name
+    /// on the message (and in the call's summary) becomes the corrected one.
+    fn correct_message_name(&mut self, ut: &Utt, tools: &mut dyn Tools, t: &mut Turn) {
+        let old = self.full_name();
+        self.merge_non_schedule(ut);
+        let name = self.full_name();
+        let Some(id) = self.message_id.clone() else { return };
+        match tools.correct_message_name(&id, &name) {
+            Ok(()) => {
+                for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
+                    *bit = bit.replacen(&old, &name, 1);
+                }
+                t.say(format!("Thank you, {}. I've corrected the name on your message.", self.c.first.clone().unwrap_or_default()));
+            }
+            Err(e) => {
+                let rec = Recorded::ToolFailure { operation: "correct_message_name".into(), error: e.to_string() };
+                self.records.push(rec.clone());
+                t.pre.push(Action::Record(rec));
+                t.say("I'm sorry, I couldn't change the name on the message. The team will check it when they call you back.");
+            }
+        }
+        self.anything_else(t);
+        self.message_name_open = true;
     }
 
     fn save_message(&mut self, tools: &mut dyn Tools, t: &mut Turn) -> Result<String, ToolError> {

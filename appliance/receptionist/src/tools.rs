@@ -107,4 +107,7 @@ pub trait Tools {
     fn reschedule(&mut self, appointment_id: &str, slot_id: &str, idempotency_key: &str) -> Result<Booked, ToolError>;
     /// Returns the message id.
     fn take_message(&mut self, message: &MessageDetails, idempotency_key: &str) -> Result<String, ToolError>;
+    /// The caller corrected their name after the message was passed on ("Thank you, Brilliant." —
+    /// "It's Priya Natarajan"). Setting the same name twice changes nothing.
+    fn correct_message_name(&mut self, message_id: &str, name: &str) -> Result<(), ToolError>;
 }

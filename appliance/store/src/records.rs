@@ -375,6 +375,18 @@ impl Store {
         Ok(id)
     }
 
+    /// The caller's name on a message, corrected by the caller in the same call.
+    pub fn set_message_caller_name(&mut self, id: i64, name: &str, actor: Actor) -> Result<()> {
+        let now = self.now();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute("UPDATE messages SET caller_name = ?2 WHERE id = ?1", params![id, name])? == 0 {
+            return Err(StoreError::NotFound { what: "message", id });
+        }
+        Store::audit(&tx, now, actor, "update", "messages", Some(id))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Messages newest first.
     pub fn list_messages(&self, limit: u32, actor: Actor) -> Result<Vec<MessageRow>> {
         let mut st = self.conn.prepare(

@@ -195,6 +195,11 @@ fn calls_turns_messages_usage() {
     s.set_message_status(m, "done", Actor::User(1)).unwrap();
     assert_eq!(s.list_messages(10, Actor::Cli).unwrap()[0].status, "done");
     assert!(matches!(s.set_message_status(m, "archived", Actor::User(1)), Err(StoreError::Invalid(_))));
+    // The caller corrects the name they heard in the thanks, in the same call: updated and audited.
+    s.set_message_caller_name(m, "Priya Natarajan-Rao", Actor::Call(ids[0])).unwrap();
+    assert_eq!(s.list_messages(10, Actor::Cli).unwrap()[0].caller_name.as_deref(), Some("Priya Natarajan-Rao"));
+    assert!(s.audit_log(100).unwrap().iter().any(|r| r.action == "update" && r.table == "messages" && r.record_id == Some(m) && r.actor.starts_with("call")));
+    assert!(matches!(s.set_message_caller_name(m + 100, "X", Actor::Cli), Err(StoreError::NotFound { .. })));
     let admin = s.add_user("pat", "Pat Admin", fd_store::Role::Admin, Actor::Cli).unwrap();
     assert_eq!(s.list_users().unwrap(), vec![(admin, "pat".to_string(), "Pat Admin".to_string(), "admin".to_string())]);
     let usage = s.pending_usage().unwrap();

@@ -735,6 +735,7 @@ fn rules_find_nothing(text: &str) -> bool {
         && extract_name(text, false).is_none()
         // "the first one", "say that again": answers to what the bot just asked.
         && extract_choice(&toks, 3).is_none()
+        && asks_other_time(&toks).is_none()
         && !wants_repeat(&toks)
         && !is_goodbye(&toks)
         && !is_thanks(&toks)

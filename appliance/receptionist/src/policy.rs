@@ -866,6 +866,10 @@ impl Receptionist {
                     self.advance(now, tools, t);
                     return true;
                 }
+                if let Some(dir) = u::asks_other_time(&ut.toks).filter(|_| !ut.has_schedule_info()) {
+                    self.offer_around(dir, now, tools, t);
+                    return true;
+                }
                 if ut.yes_no == Some(YesNo::No) && !ut.has_schedule_info() {
                     self.c.rejections += 1;
                     self.not_suitable(now, tools, t);
@@ -1618,6 +1622,59 @@ impl Receptionist {
         self.c.offers = slots;
         let q = if self.c.offers.len() == 1 { "Would that work?" } else { "Which works best for you?" };
         self.ask(t, Await::Offer, q);
+    }
+
+    /// "Anything earlier?" / "Something later?" at an offer: the nearest openings before the first
+    /// offered time (or after the last), on that same day when it has any, else on the nearest
+    /// days that do. The caller's part of day is dropped: "earlier" than 1 PM may be the morning.
+    fn offer_around(&mut self, dir: u::Direction, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) {
+        let (Some(ty), Some(first), Some(last)) = (self.c.kind.clone(), self.c.offers.first().cloned(), self.c.offers.last().cloned()) else {
+            t.say("Sorry, I didn't catch that.");
+            t.say(self.last_question.clone());
+            return;
+        };
+        let today = self.local(now).date();
+        let max = self.cfg.max_offers.max(1);
+        let horizon = today + Duration::days(self.cfg.search_days.max(1));
+        let found = match dir {
+            u::Direction::Earlier => self.find(tools, &ty, today, first.start_local.date(), None, 200, now).map(|v| {
+                let before: Vec<SlotOffer> = v.into_iter().filter(|s| s.start_local < first.start_local).collect();
+                let day: Vec<SlotOffer> = before.iter().filter(|s| s.start_local.date() == first.start_local.date()).cloned().collect();
+                if day.is_empty() {
+                    spread_over_days(before, max)
+                } else {
+                    // Closest to the offer first.
+                    spread_in_day(day.into_iter().rev().collect(), max)
+                }
+            }),
+            u::Direction::Later => self.find(tools, &ty, last.start_local.date(), horizon, None, 200, now).map(|v| {
+                let after: Vec<SlotOffer> = v.into_iter().filter(|s| s.start_local > last.start_local).collect();
+                let day: Vec<SlotOffer> = after.iter().filter(|s| s.start_local.date() == last.start_local.date()).cloned().collect();
+                if day.is_empty() {
+                    spread_over_days(after, max)
+                } else {
+                    spread_in_day(day, max)
+                }
+            }),
+        };
+        match found {
+            Ok(slots) if slots.is_empty() => {
+                let word = if dir == u::Direction::Earlier { "earlier" } else { "later" };
+                t.say(format!("I'm sorry, I don't have anything {word} than that."));
+                let q = format!("Would {} work?", say::list_or(&offer_items(&self.c.offers, today)));
+                self.ask(t, Await::Offer, q);
+            }
+            Ok(slots) => {
+                self.c.window = None;
+                let lead = if slots.iter().all(|s| s.start_local.date() == slots[0].start_local.date()) {
+                    format!("{} I have", capitalize(&say::on_date(slots[0].start_local.date(), today)))
+                } else {
+                    "I have".to_string()
+                };
+                self.offer(slots, today, t, &lead);
+            }
+            Err(e) => self.tool_failure("find_slots", &e, now, tools, t),
+        }
     }
 
     fn not_suitable(&mut self, now: DateTime<Utc>, _tools: &mut dyn Tools, t: &mut Turn) {

@@ -1616,7 +1616,9 @@ pub fn extract_choice(toks: &[Tok], n: usize) -> Option<usize> {
         return None;
     }
     let ws = words(toks);
-    if has_any(&ws, &["first", "1st", "earliest", "earlier", "sooner", "soonest", "either", "any", "whichever"]) {
+    // "the earlier one" is a pick; "anything earlier?" asks for other times (`asks_other_time`).
+    let picked_by = |w: &str| ws.windows(2).any(|p| p[0] == w && matches!(p[1], "one" | "time" | "slot"));
+    if has_any(&ws, &["first", "1st", "earliest", "soonest", "either", "any", "whichever"]) || picked_by("earlier") || picked_by("sooner") {
         return Some(0);
     }
     if has_any(&ws, &["second", "2nd", "middle"]) && n >= 2 {
@@ -1625,16 +1627,44 @@ pub fn extract_choice(toks: &[Tok], n: usize) -> Option<usize> {
     if has_any(&ws, &["third", "3rd"]) && n >= 3 {
         return Some(2);
     }
-    if has_any(&ws, &["last", "latest", "later"]) {
+    if has_any(&ws, &["last", "latest"]) || picked_by("later") {
         return Some(n - 1);
     }
     None
 }
 
+/// Which way from the offered times the caller wants to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Earlier,
+    Later,
+}
+
+/// "Do you have anything earlier?", "something later in the day?", "nothing sooner?": other
+/// times than the ones offered, before or after them ("the earlier one" is a pick instead).
+pub fn asks_other_time(toks: &[Tok]) -> Option<Direction> {
+    let ws = words(toks);
+    if extract_choice(toks, 2).is_some() {
+        return None;
+    }
+    if has_any(&ws, &["earlier", "sooner"]) {
+        Some(Direction::Earlier)
+    } else if ws.contains(&"later") && !has_seq(&ws, &["talk", "to", "you", "later"]) && !has_seq(&ws, &["call", "back", "later"]) {
+        Some(Direction::Later)
+    } else {
+        None
+    }
+}
+
 /// Did the caller ask to repeat?
 pub fn wants_repeat(toks: &[Tok]) -> bool {
     let ws = words(toks);
-    has_any(&ws, &["repeat", "pardon"]) || has_seq(&ws, &["say", "that", "again"]) || has_seq(&ws, &["didn't", "catch"]) || has_seq(&ws, &["what", "was", "that"])
+    has_any(&ws, &["repeat", "pardon"])
+        || has_seq(&ws, &["say", "that", "again"])
+        || has_seq(&ws, &["didn't", "catch"])
+        || has_seq(&ws, &["what", "was", "that"])
+        // "What time was that?", "When was that again?", "Which day was that?"
+        || (has_seq(&ws, &["was", "that"]) && has_any(&ws, &["what", "when", "which"]))
 }
 
 pub fn mentions_message(toks: &[Tok]) -> bool {

@@ -354,3 +354,21 @@ fn a_part_of_a_name_corrected_or_spelled() {
         assert_eq!(part(t), None, "{t}");
     }
 }
+
+#[test]
+fn other_times_asked_for_are_not_picks() {
+    let dir = |t: &str| asks_other_time(&tokenize(t));
+    let pick = |t: &str| extract_choice(&tokenize(t), 3);
+    assert_eq!(dir("Do you have anything earlier in the week?"), Some(Direction::Earlier));
+    assert_eq!(dir("Anything sooner?"), Some(Direction::Earlier));
+    assert_eq!(dir("Do you have something later?"), Some(Direction::Later));
+    assert_eq!(pick("Do you have anything earlier?"), None);
+    assert_eq!(pick("The earlier one, please."), Some(0));
+    assert_eq!(pick("The later time."), Some(2));
+    for t in ["The earlier one, please.", "The later one.", "I'll call back later.", "Talk to you later.", "Yes, that's fine."] {
+        assert_eq!(dir(t), None, "{t}");
+    }
+    assert!(wants_repeat(&tokenize("Wait, what time was that?")));
+    assert!(wants_repeat(&tokenize("Which day was that again?")));
+    assert!(!wants_repeat(&tokenize("That was Tuesday, right?")));
+}

@@ -465,6 +465,11 @@ impl Receptionist {
         if rescheduling {
             relative.same_time = ut.times.is_empty() && ut.text.to_lowercase().contains("same time");
             relative.shift = u::extract_shift(&toks).filter(|_| ut.dates.is_empty() && ut.times.is_empty());
+            // "the same time next week": a week on from the appointment, not any day next week.
+            if relative.same_time && relative.shift.is_none() && ut.dates.is_empty() && ut.text.to_lowercase().contains("next week") {
+                relative.shift = Some(Duration::weeks(1));
+                ut.range = None;
+            }
         }
         match self.c.target.as_ref().filter(|_| rescheduling) {
             // Known: as if its day and time had been said.

@@ -1257,17 +1257,27 @@ pub enum YesNo {
 
 pub fn extract_yes_no(toks: &[Tok]) -> Option<YesNo> {
     // A "no" outweighs a "yes" in the same breath: nothing is committed on a contradiction.
+    // "Wait." alone is neither: the caller needs a moment and the question stands. With a yes
+    // ("okay, wait") it is a contradiction like any other, so nothing is committed.
     match yes_no_markers(toks) {
         (true, _) => Some(YesNo::No),
+        (false, true) if holds(toks) => Some(YesNo::No),
         (false, true) => Some(YesNo::Yes),
         (false, false) => None,
     }
 }
 
+/// "Wait", "hold on": the caller asks for a moment.
+fn holds(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    ws.contains(&"wait") || has_seq(&ws, &["hold", "on"])
+}
+
 /// Both a yes and a no in one answer ("Yes, not correct" for a misheard "yes, that's correct";
 /// "No, that's fine").
 pub fn is_mixed_yes_no(toks: &[Tok]) -> bool {
-    yes_no_markers(toks) == (true, true)
+    let (no, yes) = yes_no_markers(toks);
+    yes && (no || holds(toks))
 }
 
 /// (said no, said yes).
@@ -1288,8 +1298,7 @@ fn yes_no_markers(toks: &[Tok]) -> (bool, bool) {
         || pair("don't", "book")
         || pair("don't", "cancel")
         || pair("doesn't", "work")
-        || pair("not", "really")
-        || has("wait");
+        || pair("not", "really");
     const YES: &[&str] = &[
         "yes", "yeah", "yep", "yup", "ya", "yea", "sure", "correct", "perfect", "great", "absolutely", "definitely",
         "okay", "ok", "alright", "exactly", "fine", "certainly", "affirmative",

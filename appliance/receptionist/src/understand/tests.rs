@@ -372,3 +372,14 @@ fn other_times_asked_for_are_not_picks() {
     assert!(wants_repeat(&tokenize("Which day was that again?")));
     assert!(!wants_repeat(&tokenize("That was Tuesday, right?")));
 }
+
+#[test]
+fn wait_asks_for_a_moment_and_never_confirms() {
+    let yn = |t: &str| extract_yes_no(&tokenize(t));
+    assert_eq!(yn("Wait."), None);
+    assert_eq!(yn("Hold on, let me check."), None);
+    // With a yes it is a contradiction: asked again at a confirmation, never committed.
+    assert_eq!(yn("Okay, wait."), Some(YesNo::No));
+    assert!(is_mixed_yes_no(&tokenize("Okay, wait.")));
+    assert_eq!(yn("No wait, Wednesday."), Some(YesNo::No));
+}

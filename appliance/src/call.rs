@@ -714,12 +714,24 @@ fn spawn_transcriber(
     })
 }
 
+/// How long a turn waits for room in a full ASR queue (several callers at once) before it is
+/// given up as unheard. One transcription takes ~0.5 s, so room comes within a second or two.
+const ASR_BUSY_WAIT: Duration = Duration::from_secs(3);
+
 async fn transcribe_or_empty(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpts) -> String {
-    match asr.transcribe(audio, opts).await {
-        Ok(t) => t.text,
-        Err(e) => {
-            tracing::warn!(error = %e, "transcription failed");
-            String::new()
+    let deadline = Instant::now() + ASR_BUSY_WAIT;
+    loop {
+        match asr.transcribe(audio, opts).await {
+            Ok(t) => return t.text,
+            // A full queue is not a failure of this turn: losing the caller's words to it made a
+            // caller among four repeat themselves (the turn was heard as silence).
+            Err(fd_models::client::EngineError::Busy { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "transcription failed");
+                return String::new();
+            }
         }
     }
 }

@@ -69,6 +69,9 @@ struct Heard {
     llm_ms: Option<u64>,
     reading: Option<LlmReading>,
     utterance_end: Instant,
+    /// A speculative run found the ASR queue full and gave up (extra work is what fills it); the
+    /// turn, if this becomes it, is transcribed again by a run that waits for room.
+    no_room: bool,
 }
 
 /// Messages from the call's helper tasks back to its loop.
@@ -318,12 +321,17 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         }
                         s.heard = Some(*heard);
                     }
-                    None => {
+                    None => match spec.take() {
+                        // A confirmed speculation that found no room: the turn's own run, waiting.
+                        Some(s) if heard.no_room => {
+                            let audio = utter.extract(s.start, s.last_voice);
+                            generation += 1;
+                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, s.last_voice, generation, true, itx.clone());
+                        }
                         // A confirmed speculation (its reply was not prepared in time) or a turn
                         // transcribed after its end.
-                        spec = None;
-                        confirmed = Some((*heard, None));
-                    }
+                        _ => confirmed = Some((*heard, None)),
+                    },
                 },
                 Internal::FirstAudio { at } => {
                     if let Some(s) = speaking.as_mut().filter(|s| !s.logged) {
@@ -391,7 +399,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = utter.extract(start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, last_voice, generation, itx.clone());
+                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -412,6 +420,11 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         Some(mut s) if s.generation == generation && s.start == start && s.last_voice == utterance_end => {
                             stats.confirmed += 1;
                             match s.heard.take() {
+                                Some(h) if h.no_room => {
+                                    let audio = utter.extract(start, utterance_end);
+                                    generation += 1;
+                                    spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, true, itx.clone());
+                                }
                                 Some(h) => confirmed = Some((h, s.prepared.take())),
                                 None => {
                                     s.confirmed = true;
@@ -425,7 +438,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             }
                             let audio = utter.extract(start, utterance_end);
                             generation += 1;
-                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, itx.clone());
+                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, true, itx.clone());
                         }
                     }
                 }
@@ -449,7 +462,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
 
         // A confirmed caller turn: the real policy, real tools, exactly once per turn.
         if let Some((heard, prepared)) = confirmed.take() {
-            let Heard { text, asr_ms, llm_ms, reading, utterance_end } = heard;
+            let Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } = heard;
             let spoken = turn_start.take().map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();
             timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
             if text.trim().is_empty() && spoken < UNHEARD_SPEECH {
@@ -674,6 +687,7 @@ impl RecognizerPrompts {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one spawn site per kind of run; a struct would only rename them
 fn spawn_transcriber(
     asr: AsrClient,
     llm: LlmClient,
@@ -681,6 +695,7 @@ fn spawn_transcriber(
     audio: Vec<i16>,
     utterance_end: Instant,
     generation: u64,
+    wait_for_room: bool,
     tx: mpsc::Sender<Internal>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -690,11 +705,16 @@ fn spawn_transcriber(
         // 1 PM was on offer). Only a turn the rules cannot read is decoded again with them
         // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
         let hints = std::mem::take(&mut opts.bias);
-        let mut text = transcribe_or_empty(&asr, &audio, &opts).await;
+        let wait = if wait_for_room { ASR_BUSY_WAIT } else { Duration::ZERO };
+        let Some(mut text) = transcribe_or_busy(&asr, &audio, &opts, wait).await else {
+            let heard = Heard { text: String::new(), asr_ms: 0, llm_ms: None, reading: None, utterance_end, no_room: true };
+            let _ = tx.send(Internal::Heard { heard: Box::new(heard), generation }).await;
+            return;
+        };
         let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text);
         if unreadable && !hints.is_empty() {
             opts.bias = hints;
-            let hinted = transcribe_or_empty(&asr, &audio, &opts).await;
+            let hinted = transcribe_or_busy(&asr, &audio, &opts, wait).await.unwrap_or_default();
             if !rules_find_nothing(&hinted) {
                 text = hinted;
                 unreadable = false;
@@ -710,7 +730,7 @@ fn spawn_transcriber(
         } else {
             (None, None)
         };
-        let _ = tx.send(Internal::Heard { heard: Box::new(Heard { text, asr_ms, llm_ms, reading, utterance_end }), generation }).await;
+        let _ = tx.send(Internal::Heard { heard: Box::new(Heard { text, asr_ms, llm_ms, reading, utterance_end, no_room: false }), generation }).await;
     })
 }
 
@@ -718,19 +738,21 @@ fn spawn_transcriber(
 /// given up as unheard. One transcription takes ~0.5 s, so room comes within a second or two.
 const ASR_BUSY_WAIT: Duration = Duration::from_secs(3);
 
-async fn transcribe_or_empty(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpts) -> String {
-    let deadline = Instant::now() + ASR_BUSY_WAIT;
+/// The transcript (empty on a failure, which the policy hears as silence), or `None` when the
+/// ASR queue stayed full for `wait`. A full queue is not a failure of the turn: losing the
+/// caller's words to it made one of four simultaneous callers repeat themselves.
+async fn transcribe_or_busy(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpts, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
     loop {
         match asr.transcribe(audio, opts).await {
-            Ok(t) => return t.text,
-            // A full queue is not a failure of this turn: losing the caller's words to it made a
-            // caller among four repeat themselves (the turn was heard as silence).
+            Ok(t) => return Some(t.text),
             Err(fd_models::client::EngineError::Busy { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            Err(fd_models::client::EngineError::Busy { .. }) => return None,
             Err(e) => {
                 tracing::warn!(error = %e, "transcription failed");
-                return String::new();
+                return Some(String::new());
             }
         }
     }

@@ -14,44 +14,46 @@ fn piper_speech_is_transcribed_back_by_whisper() {
     let rt = rt();
     let (t, a) = (tts_client(&tts.socket), asr_client(&asr.socket));
     let sentence = "Your appointment with Doctor Patel is on Thursday morning.";
-    // A VAD-gated utterance carries some pre/post-roll; Whisper drops a first word that starts
-    // at sample 0.
-    let mut pcm = vec![0i16; 4800];
-    pcm.extend(rt.block_on(t.synthesize_all(sentence, 16000)).unwrap());
-    pcm.extend(vec![0i16; 4800]);
-    assert!(pcm.len() > 16000 * 2, "{} samples", pcm.len());
-    let heard = rt.block_on(a.transcribe(&pcm, &TranscribeOpts::default())).unwrap();
-    let (errs, n) = word_errors(sentence, &heard.text);
-    println!("piper->whisper: {errs}/{n} errors: {}", heard.text);
-    // Piper samples its noise inside the model, so the audio differs per run; Whisper once heard
-    // "The appointment …" (CI, session 3). One function word may go; the words that carry the
-    // message may not.
-    assert!(errs <= 1, "16 kHz: {}", heard.text);
-    let words = normalise(&heard.text);
-    for w in ["appointment", "patel", "thursday", "morning"] {
-        assert!(words.iter().any(|x| x == w), "16 kHz lost {w:?}: {}", heard.text);
+    // Piper samples its noise inside the model, so every synthesis of the sentence differs, and
+    // Whisper tiny.en, the judge here, now and then mishears one ("The appointment …", and once
+    // "PowerPoint with Dr. Patel …" in CI, session 6). So the sentence is synthesized three times
+    // at each rate and two of the three must be understood; broken audio (wrong rate, noise,
+    // silence) fails all three.
+    let understood = |heard: &str, max_errors: usize| {
+        let (errs, _) = word_errors(sentence, heard);
+        let low = heard.to_lowercase();
+        errs <= max_errors && ["appointment", "patel", "thursday", "morning"].iter().all(|w| low.contains(w))
+    };
+    let mut heard16 = Vec::new();
+    let mut heard8 = Vec::new();
+    for _ in 0..3 {
+        // A VAD-gated utterance carries some pre/post-roll; Whisper drops a first word that starts
+        // at sample 0.
+        let mut pcm = vec![0i16; 4800];
+        pcm.extend(rt.block_on(t.synthesize_all(sentence, 16000)).unwrap());
+        pcm.extend(vec![0i16; 4800]);
+        assert!(pcm.len() > 16000 * 2, "{} samples", pcm.len());
+        heard16.push(rt.block_on(a.transcribe(&pcm, &TranscribeOpts::default())).unwrap().text);
+
+        // The 8 kHz output, as sent to the phone.
+        let mut pcm8 = vec![0i16; 2400];
+        pcm8.extend(rt.block_on(t.synthesize_all(sentence, 8000)).unwrap());
+        pcm8.extend(vec![0i16; 2400]);
+        // Half the samples of the 16 kHz run: a wrong rate would give 1.0 or 0.36 (unresampled
+        // 22.05 kHz). The two runs are separate syntheses and Piper samples its phoneme durations,
+        // so the lengths differ by a few percent from run to run (seen: >1 % in CI).
+        let ratio = pcm8.len() as f64 / pcm.len() as f64;
+        assert!((ratio - 0.5).abs() < 0.08, "8 kHz/16 kHz length ratio {ratio}");
+        let f: Vec<f32> = pcm8.iter().map(|&s| s as f32 / 32768.0).collect();
+        let up = resample::to_i16(&resample::resample(&f, 8000, 16000));
+        heard8.push(rt.block_on(a.transcribe(&up, &TranscribeOpts::default())).unwrap().text);
     }
-    // The 8 kHz output, as sent to the phone, is intelligible too.
-    let mut pcm8 = vec![0i16; 2400];
-    pcm8.extend(rt.block_on(t.synthesize_all(sentence, 8000)).unwrap());
-    pcm8.extend(vec![0i16; 2400]);
-    // Half the samples of the 16 kHz run: a wrong rate would give 1.0 or 0.36 (unresampled
-    // 22.05 kHz). The two runs are separate syntheses and Piper samples its phoneme durations, so
-    // the lengths differ by a few percent from run to run (seen: >1 % in CI).
-    let ratio = pcm8.len() as f64 / pcm.len() as f64;
-    assert!((ratio - 0.5).abs() < 0.08, "8 kHz/16 kHz length ratio {ratio}");
-    let f: Vec<f32> = pcm8.iter().map(|&s| s as f32 / 32768.0).collect();
-    let up = resample::to_i16(&resample::resample(&f, 8000, 16000));
-    let heard8 = rt.block_on(a.transcribe(&up, &TranscribeOpts::default())).unwrap();
-    // Telephone bandwidth costs tiny.en a word now and then (Piper's output also varies per run:
-    // its noise is sampled inside the model; CI heard "or appointment with Dr. Patel's on …",
-    // 3 errors, all function words), so allow 3 of 9 words here but none that carry the message.
-    let (e8, _) = word_errors(sentence, &heard8.text);
-    assert!(e8 <= 3, "8 kHz: {}", heard8.text);
-    let low = heard8.text.to_lowercase();
-    for w in ["appointment", "patel", "thursday", "morning"] {
-        assert!(low.contains(w), "8 kHz lost {w:?}: {}", heard8.text);
-    }
+    println!("piper->whisper 16 kHz: {heard16:?}\npiper->whisper 8 kHz: {heard8:?}");
+    // One function word may go at 16 kHz; telephone bandwidth costs tiny.en a few more (CI heard
+    // "or appointment with Dr. Patel's on …", 3 errors, all function words). The words that carry
+    // the message may not go.
+    assert!(heard16.iter().filter(|h| understood(h, 1)).count() >= 2, "16 kHz: {heard16:?}");
+    assert!(heard8.iter().filter(|h| understood(h, 3)).count() >= 2, "8 kHz: {heard8:?}");
 }
 
 #[test]

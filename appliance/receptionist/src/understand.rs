@@ -1156,7 +1156,9 @@ fn spelled(toks: &[Tok]) -> Option<String> {
             run.clear();
         }
     }
-    (run.len() >= 3).then(|| word(run))
+    // "I, I, I" is a stutter, not a name.
+    let distinct = run.iter().map(|l| l.to_ascii_lowercase()).collect::<std::collections::BTreeSet<_>>().len();
+    (run.len() >= 3 && distinct >= 2).then(|| word(run))
 }
 
 /// How far apart two spellings of a name are, after the phonetic folding of `names_sound_alike`

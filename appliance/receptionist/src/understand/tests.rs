@@ -349,6 +349,7 @@ fn a_part_of_a_name_corrected_or_spelled() {
         "What last name did you say?",
         "Yes, that's right.",
         "A or B is fine.",
+        "I, I, I think so.",
         "Tuesday March tenth at nine.",
     ] {
         assert_eq!(part(t), None, "{t}");

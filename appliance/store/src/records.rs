@@ -377,9 +377,15 @@ impl Store {
 
     /// The caller's name on a message, corrected by the caller in the same call.
     pub fn set_message_caller_name(&mut self, id: i64, name: &str, actor: Actor) -> Result<()> {
+        self.update_message(id, "caller_name", name, actor)
+    }
+
+    /// One audited change of one column of a message. `column` is a name written in this file,
+    /// never input.
+    fn update_message(&mut self, id: i64, column: &'static str, value: &str, actor: Actor) -> Result<()> {
         let now = self.now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if tx.execute("UPDATE messages SET caller_name = ?2 WHERE id = ?1", params![id, name])? == 0 {
+        if tx.execute(&format!("UPDATE messages SET {column} = ?2 WHERE id = ?1"), params![id, value])? == 0 {
             return Err(StoreError::NotFound { what: "message", id });
         }
         Store::audit(&tx, now, actor, "update", "messages", Some(id))?;
@@ -447,14 +453,7 @@ impl Store {
         if !matches!(status, "new" | "seen" | "done") {
             return Err(StoreError::Invalid(format!("message status '{status}': expected new, seen or done")));
         }
-        let now = self.now();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if tx.execute("UPDATE messages SET status = ?2 WHERE id = ?1", params![id, status])? == 0 {
-            return Err(StoreError::NotFound { what: "message", id });
-        }
-        Store::audit(&tx, now, actor, "update", "messages", Some(id))?;
-        tx.commit()?;
-        Ok(())
+        self.update_message(id, "status", status, actor)
     }
 
     /// Queue a staff notification for a lead (a hot lead: someone to call back soon).

@@ -192,6 +192,10 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
+    // The turn's own transcription (not a speculative one): it waits for room in the ASR queue.
+    let hear_turn = |audio: Vec<i16>, end: Instant, generation: u64, policy: &Receptionist| {
+        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, itx.clone());
+    };
     let mut speaking: Option<Speaking> = None;
     let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
     let mut timing = Timing::default();
@@ -326,7 +330,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         Some(s) if heard.no_room => {
                             let audio = utter.extract(s.start, s.last_voice);
                             generation += 1;
-                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, s.last_voice, generation, true, itx.clone());
+                            hear_turn(audio, s.last_voice, generation, &policy);
                         }
                         // A confirmed speculation (its reply was not prepared in time) or a turn
                         // transcribed after its end.
@@ -399,7 +403,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = utter.extract(start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
+                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -423,7 +427,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                                 Some(h) if h.no_room => {
                                     let audio = utter.extract(start, utterance_end);
                                     generation += 1;
-                                    spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, true, itx.clone());
+                                    hear_turn(audio, utterance_end, generation, &policy);
                                 }
                                 Some(h) => confirmed = Some((h, s.prepared.take())),
                                 None => {
@@ -438,7 +442,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             }
                             let audio = utter.extract(start, utterance_end);
                             generation += 1;
-                            spawn_transcriber(deps.asr.clone(), deps.llm.clone(), prompts.opts(&policy), audio, utterance_end, generation, true, itx.clone());
+                            hear_turn(audio, utterance_end, generation, &policy);
                         }
                     }
                 }
@@ -687,10 +691,8 @@ impl RecognizerPrompts {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one spawn site per kind of run; a struct would only rename them
 fn spawn_transcriber(
-    asr: AsrClient,
-    llm: LlmClient,
+    deps: &CallDeps,
     mut opts: TranscribeOpts,
     audio: Vec<i16>,
     utterance_end: Instant,
@@ -698,6 +700,7 @@ fn spawn_transcriber(
     wait_for_room: bool,
     tx: mpsc::Sender<Internal>,
 ) -> JoinHandle<()> {
+    let (asr, llm) = (deps.asr.clone(), deps.llm.clone());
     tokio::spawn(async move {
         let t0 = Instant::now();
         // First without the phrase hints: a hint can pull a word the caller did not say into a

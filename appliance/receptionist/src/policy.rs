@@ -210,9 +210,9 @@ pub struct Receptionist {
     records: Vec<Recorded>,
     appointment_ids: Vec<String>,
     message_id: Option<String>,
-    /// The message was just passed on and the caller heard their name in the thanks: a name said
-    /// now corrects it. Cleared by the next question.
-    message_name_open: bool,
+    /// The message just passed on, whose name (heard by the caller in the thanks) a name said now
+    /// corrects. Cleared by the next question.
+    message_name_open: Option<String>,
     tool_failed: bool,
     summary_bits: Vec<String>,
     dtmf_digits: String,
@@ -254,7 +254,7 @@ impl Receptionist {
             records: Vec::new(),
             appointment_ids: Vec::new(),
             message_id: None,
-            message_name_open: false,
+            message_name_open: None,
             tool_failed: false,
             summary_bits: Vec::new(),
             dtmf_digits: String::new(),
@@ -269,8 +269,6 @@ impl Receptionist {
         vec![Action::Say { text, interruptible: false, expect_digits: false }]
     }
 
-    /// What kind of answer the last question asks for, so the speech recogniser can be primed
-    /// for it (a spoken phone number is recognised far better when the recogniser expects digits).
     /// Whether `text` is already a whole answer to a question callers answer in digits (a phone
     /// number, a date of birth). The turn-taker waits longer than usual for those, since callers
     /// pause between digit groups; once the number is whole, the longer wait only keeps the
@@ -287,6 +285,8 @@ impl Receptionist {
         }
     }
 
+    /// What kind of answer the last question asks for, so the speech recogniser can be primed
+    /// for it (a spoken phone number is recognised far better when the recogniser expects digits).
     pub fn expecting(&self) -> crate::Expecting {
         match self.awaiting {
             Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::CallbackReadback => crate::Expecting::PhoneNumber,
@@ -582,7 +582,7 @@ impl Receptionist {
         t.expect_digits = matches!(aw, Await::Phone | Await::CallbackNumber | Await::CallbackConfirm | Await::Dob);
         self.awaiting = aw;
         self.last_question = q;
-        self.message_name_open = false;
+        self.message_name_open = None;
     }
 
     fn goodbye(&mut self, t: &mut Turn, lead: &str) {
@@ -797,8 +797,8 @@ impl Receptionist {
             }
             Await::AnythingElse => {
                 let new_request = matches!(ut.intent, Some(i) if i != Intent::Goodbye) || ut.question.is_some() || ut.has_schedule_info();
-                if self.message_name_open && !new_request && (ut.first.is_some() || ut.name_part.is_some()) {
-                    self.correct_message_name(ut, tools, t);
+                if let Some(id) = self.message_name_open.clone().filter(|_| !new_request && (ut.first.is_some() || ut.name_part.is_some())) {
+                    self.correct_message_name(&id, ut, tools, t);
                     return true;
                 }
                 if !new_request && (ut.goodbye || ut.thanks || ut.yes_no == Some(YesNo::No)) {
@@ -1641,30 +1641,23 @@ impl Receptionist {
         let today = self.local(now).date();
         let max = self.cfg.max_offers.max(1);
         let horizon = today + Duration::days(self.cfg.search_days.max(1));
-        let found = match dir {
-            u::Direction::Earlier => self.find(tools, &ty, today, first.start_local.date(), None, 200, now).map(|v| {
-                let before: Vec<SlotOffer> = v.into_iter().filter(|s| s.start_local < first.start_local).collect();
-                let day: Vec<SlotOffer> = before.iter().filter(|s| s.start_local.date() == first.start_local.date()).cloned().collect();
-                if day.is_empty() {
-                    spread_over_days(before, max)
-                } else {
-                    // Closest to the offer first.
-                    spread_in_day(day.into_iter().rev().collect(), max)
-                }
-            }),
-            u::Direction::Later => self.find(tools, &ty, last.start_local.date(), horizon, None, 200, now).map(|v| {
-                let after: Vec<SlotOffer> = v.into_iter().filter(|s| s.start_local > last.start_local).collect();
-                let day: Vec<SlotOffer> = after.iter().filter(|s| s.start_local.date() == last.start_local.date()).cloned().collect();
-                if day.is_empty() {
-                    spread_over_days(after, max)
-                } else {
-                    spread_in_day(day, max)
-                }
-            }),
-        };
+        let earlier = dir == u::Direction::Earlier;
+        let (from, to, pivot) = if earlier { (today, first.start_local.date(), first.start_local) } else { (last.start_local.date(), horizon, last.start_local) };
+        let found = self.find(tools, &ty, from, to, None, 200, now).map(|v| {
+            let beyond: Vec<SlotOffer> = v.into_iter().filter(|s| if earlier { s.start_local < pivot } else { s.start_local > pivot }).collect();
+            let mut day: Vec<SlotOffer> = beyond.iter().filter(|s| s.start_local.date() == pivot.date()).cloned().collect();
+            if day.is_empty() {
+                return spread_over_days(beyond, max);
+            }
+            if earlier {
+                // Closest to the offers first.
+                day.reverse();
+            }
+            spread_in_day(day, max)
+        });
         match found {
             Ok(slots) if slots.is_empty() => {
-                let word = if dir == u::Direction::Earlier { "earlier" } else { "later" };
+                let word = if earlier { "earlier" } else { "later" };
                 t.say(format!("I'm sorry, I don't have anything {word} than that."));
                 let q = format!("Would {} work?", say::list_or(&offer_items(&self.c.offers, today)));
                 self.ask(t, Await::Offer, q);
@@ -2099,7 +2092,7 @@ impl Receptionist {
                 ));
                 self.flow = None;
                 self.anything_else(t);
-                self.message_name_open = true;
+                self.message_name_open = self.message_id.clone();
             }
             Err(e) => self.tool_failure("take_message", &e, now, tools, t),
         }
@@ -2107,12 +2100,11 @@ impl Receptionist {
 
     /// "Thank you, Brilliant. I've passed your message on…" — "It's Priya Natarajan.": the name
     /// on the message (and in the call's summary) becomes the corrected one.
-    fn correct_message_name(&mut self, ut: &Utt, tools: &mut dyn Tools, t: &mut Turn) {
+    fn correct_message_name(&mut self, id: &str, ut: &Utt, tools: &mut dyn Tools, t: &mut Turn) {
         let old = self.full_name();
         self.merge_non_schedule(ut);
         let name = self.full_name();
-        let Some(id) = self.message_id.clone() else { return };
-        match tools.correct_message_name(&id, &name) {
+        match tools.correct_message_name(id, &name) {
             Ok(()) => {
                 for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
                     *bit = bit.replacen(&old, &name, 1);
@@ -2127,7 +2119,7 @@ impl Receptionist {
             }
         }
         self.anything_else(t);
-        self.message_name_open = true;
+        self.message_name_open = Some(id.to_string());
     }
 
     fn save_message(&mut self, tools: &mut dyn Tools, t: &mut Turn) -> Result<String, ToolError> {

@@ -98,6 +98,9 @@ pub enum Event {
     /// The caller spoke over the bot; the last `Say` may not have been heard in full.
     BargeIn,
     CallerHungUp,
+    /// Caller turn `turn` (see [`Receptionist::name_to_rehear`]) transcribed again, in the
+    /// background, by the slower recogniser that hears names better. Never answered aloud.
+    NameReheard { turn: u64, text: String },
 }
 
 /// What the receptionist's last question asks for (see [`Receptionist::expecting`]).

@@ -137,6 +137,8 @@ struct Utt {
     relative: Relative,
     /// One part of the name, corrected or spelled ("my last name is Fischer", "P-A-R-K").
     name_part: Option<u::NamePart>,
+    /// `first`/`last` were read as a bare name ("Maria Lopez" to "may I have your name?").
+    name_bare: bool,
     toks: Vec<Tok>,
 }
 
@@ -216,6 +218,19 @@ pub struct Receptionist {
     tool_failed: bool,
     summary_bits: Vec<String>,
     dtmf_digits: String,
+    /// Caller turns handled so far (the number of the latest).
+    caller_turns: u64,
+    /// Where the name we hold was heard, while it may still be re-heard (see `NameReheard`).
+    name_heard: Option<NameHeard>,
+}
+
+/// The name taken from one caller turn, as it was taken.
+#[derive(Debug, Clone)]
+struct NameHeard {
+    turn: u64,
+    bare: bool,
+    first: Option<String>,
+    last: Option<String>,
 }
 
 fn hm(h: u32, m: u32) -> NaiveTime {
@@ -258,6 +273,8 @@ impl Receptionist {
             tool_failed: false,
             summary_bits: Vec::new(),
             dtmf_digits: String::new(),
+            caller_turns: 0,
+            name_heard: None,
         })
     }
 
@@ -306,6 +323,13 @@ impl Receptionist {
         }
     }
 
+    /// The caller turn just handled, if a name was taken from it that a slower, more accurate
+    /// recogniser may hear better (see [`Event::NameReheard`]). Not for a caller the practice's
+    /// records recognised (the record's spelling wins) or a name the caller spelled.
+    pub fn name_to_rehear(&self) -> Option<u64> {
+        self.name_heard.as_ref().map(|h| h.turn).filter(|t| *t == self.caller_turns && self.c.patient.is_none())
+    }
+
     pub fn is_ended(&self) -> bool {
         self.ended
     }
@@ -321,6 +345,7 @@ impl Receptionist {
         let mut t = Turn { interruptible: true, ..Default::default() };
         match event {
             Event::CallerSaid { text, understanding, .. } => {
+                self.caller_turns += 1;
                 self.idle_prompts = 0;
                 self.on_said(&text, understanding.as_ref(), now, tools, &mut t);
                 self.interrupted = false;
@@ -384,6 +409,10 @@ impl Receptionist {
                 self.ended = true;
                 return t.pre;
             }
+            Event::NameReheard { turn, text } => {
+                self.on_name_reheard(turn, &text, tools, &mut t);
+                return t.pre;
+            }
         }
         if !t.text.is_empty() {
             self.last_say = t.text.join(" ");
@@ -420,7 +449,8 @@ impl Receptionist {
             // A bare "Maria Lopez" counts only as the answer to "may I have your name?" and only
             // when the turn carries nothing else we understood.
             let nothing_else = ut.dates.is_empty() && ut.times.is_empty() && ut.window.is_none() && ut.phone.is_none() && ut.yes_no.is_none();
-            if self.awaiting == Await::Name && nothing_else {
+            ut.name_bare = self.awaiting == Await::Name && nothing_else;
+            if ut.name_bare {
                 u::extract_name(text, true)
             } else {
                 None
@@ -1088,6 +1118,11 @@ impl Receptionist {
                 self.c.last = ut.last.clone().or_else(|| if same_first { self.c.last.clone() } else { None });
                 self.c.first = Some(f.clone());
             }
+            self.name_heard = Some(NameHeard { turn: self.caller_turns, bare: ut.name_bare, first: self.c.first.clone(), last: self.c.last.clone() });
+        }
+        if ut.name_part.is_some() {
+            // Spelled or corrected by the caller: their own words win over any re-hearing.
+            self.name_heard = None;
         }
         if let Some(part) = &ut.name_part {
             use u::NamePartKind::*;
@@ -2095,6 +2130,46 @@ impl Receptionist {
                 self.message_name_open = self.message_id.clone();
             }
             Err(e) => self.tool_failure("take_message", &e, now, tools, t),
+        }
+    }
+
+    /// The name heard again in turn `turn` by the better recogniser replaces the one taken from
+    /// it, silently, as long as nothing has spoken for the name since: the caller has not said or
+    /// spelled it again, no record matched it, and nothing was booked under it (the caller heard
+    /// that name read back and said yes). A message already taken under it is corrected. The
+    /// read-back still gives the caller the last word.
+    fn on_name_reheard(&mut self, turn: u64, text: &str, tools: &mut dyn Tools, t: &mut Turn) {
+        let Some(h) = self.name_heard.clone().filter(|h| h.turn == turn) else { return };
+        if self.c.patient.is_some() || !self.appointment_ids.is_empty() || self.c.first != h.first || self.c.last != h.last {
+            return;
+        }
+        let Some(n) = u::extract_name(text, false).or_else(|| if h.bare { u::extract_name(text, true) } else { None }) else { return };
+        // Less than we have (a first name where we hold first and last) is no correction.
+        if n.last.is_none() && h.last.is_some() {
+            return;
+        }
+        let same = |a: &Option<String>, b: &Option<String>| a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""));
+        if same(&Some(n.first.clone()), &h.first) && same(&n.last, &h.last) {
+            return;
+        }
+        let old = self.full_name();
+        self.c.first = Some(n.first);
+        self.c.last = n.last;
+        self.name_heard = Some(NameHeard { turn, bare: h.bare, first: self.c.first.clone(), last: self.c.last.clone() });
+        let name = self.full_name();
+        if let Some(id) = self.message_id.clone() {
+            match tools.correct_message_name(&id, &name) {
+                Ok(()) => {
+                    for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
+                        *bit = bit.replacen(&old, &name, 1);
+                    }
+                }
+                Err(e) => {
+                    let rec = Recorded::ToolFailure { operation: "correct_message_name".into(), error: e.to_string() };
+                    self.records.push(rec.clone());
+                    t.pre.push(Action::Record(rec));
+                }
+            }
         }
     }
 

@@ -421,3 +421,80 @@ fn a_misheard_surname_is_accepted_only_with_the_same_first_name_and_initial() {
         "{reply}"
     );
 }
+
+/// What the call layer does after a turn that carried a name: the better recogniser's transcript
+/// of the same turn, arriving later.
+fn rehear(c: &mut Call, text: &str) -> Vec<Action> {
+    let turn = c.r.name_to_rehear().expect("the turn carried a name to re-hear");
+    let a = c.r.handle(Event::NameReheard { turn, text: text.into() }, c.now, &mut c.tools);
+    assert!(!a.iter().any(|x| matches!(x, Action::Say { .. })), "a re-heard name is never answered aloud: {a:?}");
+    a
+}
+
+#[test]
+fn a_name_reheard_before_the_read_back_is_the_one_read_back_and_booked() {
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("I'd like to book a consultation. My name is Tom Fisher.");
+    rehear(&mut c, "I'd like to book a consultation. My name is Tom Fischer.");
+    c.say("My number is two one seven five five five zero one nine one.");
+    let back = c.say("Tuesday March tenth at nine.");
+    assert!(back.contains("Tom Fischer"), "{back}");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+    assert!(c.tools.patients.iter().any(|p| p.first == "Tom" && p.last == "Fischer"), "{:?}", c.tools.patients);
+}
+
+#[test]
+fn a_message_taken_under_a_misheard_name_gets_the_reheard_one() {
+    let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");
+    c.say("Hi, I need to talk to someone about my bill.");
+    c.say("Sure, it's brilliant at Imagine and I'm calling about a charge from my last visit.");
+    let turn = c.r.name_to_rehear();
+    assert!(turn.is_some());
+    // The slower recogniser is still busy while the caller gives the number and the message is
+    // taken under the name heard first.
+    let thanks = c.say("You can reach me at two one seven, five five five, zero one six four.");
+    assert!(thanks.contains("passed your message on"), "{thanks}");
+    assert_eq!(c.r.name_to_rehear(), None, "only the turn that carried the name");
+    let a = c.r.handle(Event::NameReheard { turn: turn.unwrap(), text: "Sure, it's Priya Natarajan and I'm calling about a charge from my last visit.".into() }, c.now, &mut c.tools);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(c.tools.messages.len(), 1);
+    assert_eq!(c.tools.messages[0].1.name, "Priya Natarajan");
+    assert!(c.r.summary().text.contains("Priya Natarajan"), "{}", c.r.summary().text);
+}
+
+#[test]
+fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
+    // The caller corrected the name since: the later words win.
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("I'd like to book a consultation. My name is Tom Fisher.");
+    let turn = c.r.name_to_rehear().unwrap();
+    c.say("Sorry, my last name is Fischer, F-I-S-C-H-E-R.");
+    c.r.handle(Event::NameReheard { turn, text: "My name is Tom Fissure.".into() }, c.now, &mut c.tools);
+    c.say("My number is two one seven five five five zero one nine one.");
+    let back = c.say("Tuesday March tenth at nine.");
+    assert!(back.contains("Tom Fischer"), "{back}");
+
+    // Once booked under the name read back, the booking keeps it.
+    let (mut c, _) = call("+12175550167", MON_10);
+    c.say("I want to book a cleaning for Wednesday March eleventh at ten. My name is Hannah Weiss.");
+    let turn = c.r.name_to_rehear().unwrap();
+    c.say("Yes, that's correct.");
+    assert_eq!(c.bookings(), 1);
+    c.r.handle(Event::NameReheard { turn, text: "My name is Hannah White.".into() }, c.now, &mut c.tools);
+    assert!(c.r.summary().text.contains("Hannah Weiss"), "{}", c.r.summary().text);
+    assert!(c.tools.patients.iter().any(|p| p.first == "Hannah" && p.last == "Weiss"), "{:?}", c.tools.patients);
+
+    // A caller the records recognised keeps the record's spelling: nothing to re-hear.
+    let (mut c, _) = call("+12175550123", MON_10);
+    c.say("Hi, this is Robert Ken, I need to cancel my appointment on Thursday.");
+    assert_eq!(c.r.name_to_rehear(), None);
+
+    // Less than we hold is no correction.
+    let (mut c, _) = call("anonymous", MON_10);
+    c.say("I'd like to book a consultation. My name is Tom Fisher.");
+    rehear(&mut c, "I'd like to book a consultation. My name is Tom.");
+    c.say("My number is two one seven five five five zero one nine one.");
+    let back = c.say("Tuesday March tenth at nine.");
+    assert!(back.contains("Tom Fisher"), "{back}");
+}

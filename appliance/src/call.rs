@@ -38,6 +38,8 @@ pub struct CallDeps {
     pub llm: LlmClient,
     pub tts: TtsClient,
     pub vad: VadClient,
+    /// The slower recogniser that re-hears turns carrying a name, if the bundle has one.
+    pub names: Option<AsrClient>,
     pub turn: TurnConfig,
 }
 
@@ -86,6 +88,8 @@ enum Internal {
     Queued { until: Instant },
     /// The engine failed; the reply could not be spoken.
     SpeakFailed,
+    /// Caller turn `turn`, which carried a name, as the names recogniser heard it.
+    NameReheard { turn: u64, text: String },
 }
 
 struct Speaking {
@@ -364,6 +368,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 Internal::Queued { until } => {
                     if let Some(s) = speaking.as_mut() { s.until = Some(until); }
                 }
+                Internal::NameReheard { turn: n, text } => {
+                    pending.extend(handle_event(&mut policy, Event::NameReheard { turn: n, text }, &mut store, db_call, deps));
+                }
                 Internal::SpeakFailed => {
                     if let Some(s) = speaking.take() {
                         add_turn(&mut store, db_call, Speaker::Receptionist, &s.text, started, &Timing::default());
@@ -467,7 +474,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
         // A confirmed caller turn: the real policy, real tools, exactly once per turn.
         if let Some((heard, prepared)) = confirmed.take() {
             let Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } = heard;
-            let spoken = turn_start.take().map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();
+            let began = turn_start.take();
+            let spoken = began.map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();
             timing = Timing { utterance_end: Some(utterance_end), asr_ms: Some(asr_ms as i64), llm_ms: llm_ms.map(|v| v as i64) };
             if text.trim().is_empty() && spoken < UNHEARD_SPEECH {
                 // A cough or a click: nothing to answer.
@@ -487,6 +495,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
                 let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
                 let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
+                if let (Some(names), Some(n), Some(from)) = (&deps.names, policy.name_to_rehear(), began) {
+                    spawn_rehearing(names.clone(), prompts.names_opts(), utter.extract(from, utterance_end), n, itx.clone());
+                }
                 if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
                     turn.resume_listening(Instant::now());
                 }
@@ -673,6 +684,12 @@ impl RecognizerPrompts {
         }
     }
 
+    /// How the names recogniser hears a turn again: the general prompt (the practice's words), no
+    /// phrase hints.
+    fn names_opts(&self) -> TranscribeOpts {
+        TranscribeOpts { vocabulary_prompt: Some(self.anything.clone()), audio_ctx: None, bias: Vec::new() }
+    }
+
     /// How to transcribe the caller's next turn: the prompt for what the policy's last question
     /// asks for, and the words its answer is likely to hold (the offered times).
     fn opts(&self, policy: &Receptionist) -> TranscribeOpts {
@@ -689,6 +706,22 @@ impl RecognizerPrompts {
             bias: policy.likely_phrases(),
         }
     }
+}
+
+/// Transcribes a turn that carried a name again, with the names recogniser, in the background
+/// (the reply to the turn does not wait for it). It never waits for room: when that engine is
+/// busy, this name is simply not re-heard.
+fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn: u64, tx: mpsc::Sender<Internal>) {
+    tokio::spawn(async move {
+        match names.transcribe(&audio, &opts).await {
+            Ok(t) if !t.text.trim().is_empty() => {
+                let _ = tx.send(Internal::NameReheard { turn, text: t.text }).await;
+            }
+            Ok(_) => {}
+            // Figures and errors only, never the words.
+            Err(e) => tracing::info!(error = %e, "a name could not be re-heard"),
+        }
+    });
 }
 
 fn spawn_transcriber(

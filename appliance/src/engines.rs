@@ -1,7 +1,8 @@
 //! Engine supervisor and doctor.
 //!
 //! [`EngineSet::start`] spawns the four engine processes (`frontdesk-asr`, `-llm`, `-tts`, `-vad`),
-//! waits until each answers `health`, and restarts any that exits (crash, OOM kill) with
+//! plus a second `frontdesk-asr` at the lowest CPU priority when the bundle carries a model for
+//! re-hearing names (role `asr-names`), waits until each answers `health`, and restarts any that exits (crash, OOM kill) with
 //! exponential backoff. The clients it hands out reconnect by socket path, so a restart is
 //! invisible to callers except that requests in flight at the crash get `Unavailable` at once.
 //! Engine stderr is forwarded to tracing; engines never print transcripts or prompts.
@@ -29,10 +30,22 @@ pub enum EngineKind {
     Llm,
     Tts,
     Vad,
+    /// The background recogniser that re-hears turns carrying a name (optional).
+    Names,
 }
 
 impl EngineKind {
+    /// The engines every appliance runs.
     pub const ALL: [EngineKind; 4] = [EngineKind::Asr, EngineKind::Llm, EngineKind::Tts, EngineKind::Vad];
+
+    /// The engines these models run: the four, and the names recogniser if there is a model.
+    pub fn for_models(paths: &ModelPaths) -> Vec<EngineKind> {
+        let mut k = EngineKind::ALL.to_vec();
+        if paths.asr_names.is_some() {
+            k.push(EngineKind::Names);
+        }
+        k
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,12 +53,13 @@ impl EngineKind {
             EngineKind::Llm => "llm",
             EngineKind::Tts => "tts",
             EngineKind::Vad => "vad",
+            EngineKind::Names => "asr-names",
         }
     }
 
     pub fn binary(self) -> &'static str {
         match self {
-            EngineKind::Asr => "frontdesk-asr",
+            EngineKind::Asr | EngineKind::Names => "frontdesk-asr",
             EngineKind::Llm => "frontdesk-llm",
             EngineKind::Tts => "frontdesk-tts",
             EngineKind::Vad => "frontdesk-vad",
@@ -116,6 +130,7 @@ pub struct EngineSet {
     llm: LlmClient,
     tts: TtsClient,
     vad: VadClient,
+    names: Option<AsrClient>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -130,6 +145,12 @@ fn engine_args(kind: EngineKind, paths: &ModelPaths, socket: &Path, cfg: &Engine
     let p = |x: &Path| x.display().to_string();
     match kind {
         EngineKind::Asr => a.extend(["--model".into(), p(&paths.asr)]),
+        // Lowest priority: it only gets the CPU the live call path leaves idle, so a caller never
+        // waits for it. Its queue is short: a name that cannot be re-heard soon is not re-heard.
+        EngineKind::Names => {
+            let model = paths.asr_names.as_deref().map(p).unwrap_or_default();
+            a.extend(["--model".into(), model, "--nice".into(), "19".into(), "--queue".into(), "2".into()])
+        }
         EngineKind::Llm => a.extend(["--model".into(), p(&paths.llm), "--ctx".into(), cfg.llm_ctx.to_string()]),
         EngineKind::Tts => a.extend([
             "--model".into(),
@@ -198,7 +219,7 @@ async fn wait_ready(kind: EngineKind, client: &EngineClient, child: &mut Child, 
 }
 
 impl EngineSet {
-    /// Start all four engines and wait until each is ready. `bin_dir` defaults to the directory
+    /// Start the engines (see [`EngineKind::for_models`]) and wait until each is ready. `bin_dir` defaults to the directory
     /// of the current executable; sockets go into `runtime_dir` (created, mode 0700).
     pub async fn start(bin_dir: Option<PathBuf>, paths: ModelPaths, runtime_dir: PathBuf, config: EngineConfig) -> Result<EngineSet, EnginesError> {
         let bin_dir = bin_dir.or_else(default_bin_dir).unwrap_or_else(|| PathBuf::from("."));
@@ -211,8 +232,8 @@ impl EngineSet {
         let mut engines = Vec::new();
         let mut tasks = Vec::new();
         let mut children = Vec::new();
-        // Spawn all four first so their model loads overlap, then wait for each.
-        for kind in EngineKind::ALL {
+        // Spawn all first so their model loads overlap, then wait for each.
+        for kind in EngineKind::for_models(&paths) {
             let binary = bin_dir.join(kind.binary());
             if !binary.is_file() {
                 return Err(EnginesError::MissingBinary(binary));
@@ -243,6 +264,7 @@ impl EngineSet {
             llm: LlmClient::new(sock(EngineKind::Llm)),
             tts: TtsClient::new(sock(EngineKind::Tts)),
             vad: VadClient::new(sock(EngineKind::Vad)),
+            names: paths.asr_names.is_some().then(|| AsrClient::new(sock(EngineKind::Names))),
             engines,
             stop,
             tasks,
@@ -261,6 +283,15 @@ impl EngineSet {
     pub fn vad(&self) -> VadClient {
         self.vad.clone()
     }
+    /// The background recogniser for names, if the bundle has its model.
+    pub fn names(&self) -> Option<AsrClient> {
+        self.names.clone()
+    }
+
+    /// The engines running, in start order.
+    pub fn kinds(&self) -> Vec<EngineKind> {
+        self.engines.iter().map(|e| e.kind).collect()
+    }
 
     /// Current process id of an engine (changes after a restart).
     pub fn pid(&self, kind: EngineKind) -> Option<u32> {
@@ -272,12 +303,13 @@ impl EngineSet {
         self.engines.iter().find(|e| e.kind == kind).map(|e| e.restarts.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
-    fn client(&self, kind: EngineKind) -> &EngineClient {
+    fn client(&self, kind: EngineKind) -> Option<&EngineClient> {
         match kind {
-            EngineKind::Asr => &self.asr.0,
-            EngineKind::Llm => &self.llm.0,
-            EngineKind::Tts => &self.tts.0,
-            EngineKind::Vad => &self.vad.0,
+            EngineKind::Asr => Some(&self.asr.0),
+            EngineKind::Llm => Some(&self.llm.0),
+            EngineKind::Tts => Some(&self.tts.0),
+            EngineKind::Vad => Some(&self.vad.0),
+            EngineKind::Names => self.names.as_ref().map(|c| &c.0),
         }
     }
 
@@ -285,8 +317,9 @@ impl EngineSet {
     #[allow(dead_code)] // used by models/tests/engines_supervisor.rs, which includes this file
     pub async fn wait_healthy(&self, kind: EngineKind, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let Some(client) = self.client(kind) else { return false };
         while Instant::now() < deadline {
-            if matches!(self.client(kind).health().await, Ok(h) if h.ready) {
+            if matches!(client.health().await, Ok(h) if h.ready) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -401,8 +434,8 @@ pub async fn doctor(set: &EngineSet) -> Vec<EngineCheck> {
     let t = Instant::now();
     let speech = set.tts.synthesize_all(DOCTOR_PHRASE, 16000).await;
     let tts_ms = t.elapsed().as_millis() as u64;
-    for kind in EngineKind::ALL {
-        let client = set.client(kind);
+    for kind in set.kinds() {
+        let Some(client) = set.client(kind) else { continue };
         let (healthy, problem) = match client.health().await {
             Ok(h) => (h.ready, h.problem),
             Err(e) => (false, Some(e.to_string())),
@@ -411,9 +444,9 @@ pub async fn doctor(set: &EngineSet) -> Vec<EngineCheck> {
         let t = Instant::now();
         let self_test: Result<String, String> = match kind {
             EngineKind::Tts => speech.as_ref().map(|p| format!("spoke {:.1} s of audio", p.len() as f32 / 16000.0)).map_err(|e| e.to_string()),
-            EngineKind::Asr => match &speech {
+            EngineKind::Asr | EngineKind::Names => match &speech {
                 Err(_) => Err("skipped: TTS failed, no audio to transcribe".into()),
-                Ok(pcm) => match set.asr.transcribe(pcm, &TranscribeOpts::default()).await {
+                Ok(pcm) => match AsrClient(client.clone()).transcribe(pcm, &TranscribeOpts::default()).await {
                     Ok(tr) => {
                         let heard = normalise(&tr.text);
                         if heard.contains("appointment") && heard.contains("tuesday") {

@@ -90,7 +90,9 @@ impl fd_web::StatusSource for Status {
             version: env!("CARGO_PKG_VERSION").into(),
             practice: self.practice.clone(),
             model_bundle: Some(self.bundle.clone()),
-            engines: crate::engines::EngineKind::ALL
+            engines: self
+                .engines
+                .kinds()
                 .iter()
                 .map(|k| fd_web::EngineStatus { name: k.name().into(), healthy: self.engines.pid(*k).is_some() })
                 .collect(),
@@ -203,6 +205,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         llm: engines.llm(),
         tts: engines.tts(),
         vad: engines.vad(),
+        names: engines.names(),
         turn: Default::default(),
     };
 

@@ -1,6 +1,6 @@
 //! Whisper ASR engine process (whisper-rs).
 //!
-//! `frontdesk-asr --socket PATH --model ggml.bin [--threads N] [--audio-ctx-floor N]`
+//! `frontdesk-asr --socket PATH --model ggml.bin [--threads N] [--audio-ctx-floor N] [--nice N]`
 //! Serves `transcribe` on the engine protocol. Never logs transcripts or prompts (PHI).
 
 use std::path::PathBuf;
@@ -45,6 +45,10 @@ struct Args {
     /// Logit bonus for continuing an expected phrase once its first tokens were decoded.
     #[arg(long, default_value_t = 4.0)]
     bias_continue: f32,
+    /// Scheduling niceness (0–19). The engine that re-hears names in the background runs at 19,
+    /// so it only uses the CPU the live recogniser, VAD and TTS leave idle.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    nice: i32,
 }
 
 /// whisper.cpp's abort callback: `user_data` is the job's cancel flag.
@@ -249,6 +253,14 @@ unsafe extern "C" fn bias_logits(
 
 fn main() {
     let args = Args::parse();
+    if args.nice != 0 {
+        // Before any other thread exists: Linux threads take the nice value of the thread that
+        // creates them, and whisper.cpp's compute threads are created later, from this one.
+        // SAFETY: a plain system call on the calling thread; no memory is shared.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, args.nice) } != 0 {
+            eprintln!("frontdesk-asr: could not lower the scheduling priority: {}", std::io::Error::last_os_error());
+        }
+    }
     // whisper.cpp prints every decoded token to stderr at debug level: that is patient speech.
     // The hooks route its log into the (absent) Rust log backend, i.e. drop it.
     whisper_rs::install_logging_hooks();

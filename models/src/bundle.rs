@@ -523,12 +523,14 @@ impl InstalledBundle {
         &self.key_id
     }
 
+    /// Path of a required role's file (validate() guaranteed one entry per required role).
     pub fn path_of(&self, role: Role) -> PathBuf {
-        // validate() guaranteed one entry per required role.
-        self.manifest
-            .entry(role)
-            .map(|e| self.dir.join(&e.file))
-            .unwrap_or_default()
+        self.optional_path_of(role).unwrap_or_default()
+    }
+
+    /// Path of a role's file, if the bundle has one (for optional roles).
+    pub fn optional_path_of(&self, role: Role) -> Option<PathBuf> {
+        self.manifest.entry(role).map(|e| self.dir.join(&e.file))
     }
 
     pub fn model_paths(&self) -> ModelPaths {
@@ -539,6 +541,7 @@ impl InstalledBundle {
             tts_config: self.path_of(Role::TtsConfig),
             vad: self.path_of(Role::Vad),
             onnxruntime: self.path_of(Role::Onnxruntime),
+            asr_names: self.optional_path_of(Role::AsrNames),
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct ModelPaths {
     pub vad: PathBuf,
     /// ONNX Runtime shared library used by TTS and VAD (role `onnxruntime`).
     pub onnxruntime: PathBuf,
+    /// whisper.cpp ggml model used to re-hear names (role `asr-names`), if the bundle has one.
+    #[serde(default)]
+    pub asr_names: Option<PathBuf>,
 }
 
 // ---- model supply chain ----
@@ -43,3 +46,24 @@ pub mod sources;
 pub use bundle::{install, rollback, Bundle, InstalledBundle};
 pub use error::{BundleError, ModelsError};
 pub use manifest::{Manifest, ModelEntry, Role};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_paths_without_asr_names_still_parse() {
+        // The serialized form written before the optional `asr-names` role existed.
+        let old = r#"{"asr":"/b/asr/a.bin","llm":"/b/l.gguf","tts_model":"/b/t.onnx",
+            "tts_config":"/b/t.onnx.json","vad":"/b/v.onnx","onnxruntime":"/b/o.so"}"#;
+        let p: ModelPaths = serde_json::from_str(old).unwrap();
+        assert_eq!(p.asr_names, None);
+        let with = ModelPaths {
+            asr_names: Some("/b/asr-names/ggml-base.bin".into()),
+            ..p
+        };
+        let back: ModelPaths =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+}

@@ -21,6 +21,8 @@ pub enum Role {
     TtsConfig,
     Vad,
     Onnxruntime,
+    /// A second Whisper model that re-hears turns carrying a caller's name (optional).
+    AsrNames,
 }
 
 impl Role {
@@ -34,6 +36,10 @@ impl Role {
         Role::Onnxruntime,
     ];
 
+    /// Roles a bundle may carry, at most one file each; a bundle without them is complete (older
+    /// bundles have none).
+    pub const OPTIONAL: [Role; 1] = [Role::AsrNames];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Asr => "asr",
@@ -42,11 +48,16 @@ impl Role {
             Role::TtsConfig => "tts-config",
             Role::Vad => "vad",
             Role::Onnxruntime => "onnxruntime",
+            Role::AsrNames => "asr-names",
         }
     }
 
+    /// Any role, required or optional, by its manifest name.
     pub fn parse(s: &str) -> Option<Role> {
-        Role::REQUIRED.into_iter().find(|r| r.as_str() == s)
+        Role::REQUIRED
+            .into_iter()
+            .chain(Role::OPTIONAL)
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -135,7 +146,8 @@ impl Manifest {
         v
     }
 
-    /// Structural checks that need no files: format, paths, hashes, roles.
+    /// Structural checks that need no files: format, paths, hashes, roles (one file for each
+    /// required role, at most one for each optional role).
     pub fn validate(&self) -> Result<()> {
         if self.format != FORMAT_VERSION {
             return Err(invalid(format!(
@@ -190,6 +202,72 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(role: Role, file: &str) -> ModelEntry {
+        ModelEntry {
+            id: file.to_owned(),
+            role,
+            file: file.to_owned(),
+            sha256: "0".repeat(64),
+            size: 1,
+            licence: "MIT".into(),
+            source: "test==1".into(),
+        }
+    }
+
+    fn manifest(models: Vec<ModelEntry>) -> Manifest {
+        let created = OffsetDateTime::UNIX_EPOCH;
+        Manifest {
+            format: FORMAT_VERSION,
+            name: "t".into(),
+            bundle_version: 1,
+            created,
+            expires: created + time::Duration::days(1),
+            key_id: "k".into(),
+            models,
+        }
+    }
+
+    fn required() -> Vec<ModelEntry> {
+        Role::REQUIRED
+            .into_iter()
+            .map(|r| entry(r, &format!("{r}/f")))
+            .collect()
+    }
+
+    #[test]
+    fn roles_parse_by_name() {
+        for r in Role::REQUIRED.into_iter().chain(Role::OPTIONAL) {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+        }
+        assert_eq!(Role::parse("asr-names"), Some(Role::AsrNames));
+        assert_eq!(Role::parse("asr_names"), None);
+    }
+
+    #[test]
+    fn optional_asr_names_role() {
+        // Without it (an older bundle) and with it: both valid.
+        manifest(required()).validate().unwrap();
+        let mut with = required();
+        with.push(entry(Role::AsrNames, "asr-names/ggml-base.bin"));
+        manifest(with.clone()).validate().unwrap();
+        // At most one file for it.
+        with.push(entry(Role::AsrNames, "asr-names/other.bin"));
+        assert!(matches!(
+            manifest(with).validate(),
+            Err(ModelsError::DuplicateRole { role }) if role == "asr-names"
+        ));
+        // It does not stand in for a required role.
+        let mut no_asr = required();
+        no_asr.retain(|e| e.role != Role::Asr);
+        no_asr.push(entry(Role::AsrNames, "asr-names/ggml-base.bin"));
+        assert!(matches!(
+            manifest(no_asr).validate(),
+            Err(ModelsError::MissingRole { role }) if role == "asr"
+        ));
+    }
 
     #[test]
     fn path_rules() {

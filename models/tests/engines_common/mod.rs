@@ -19,12 +19,18 @@ pub fn cache_dir() -> PathBuf {
 /// A model file from the cache, or a test failure telling how to fetch it (never a silent pass).
 pub fn model(rel: &str) -> PathBuf {
     let p = cache_dir().join(rel);
-    assert!(p.is_file(), "model file {} is missing: run packaging/fetch-models.py (set FRONTDESK_CACHE if the cache is elsewhere)", p.display());
+    assert!(p.is_file(), "model file {} is missing: run packaging/setup.sh (it fetches the models and builds the dev bundle; set FRONTDESK_CACHE if the cache is elsewhere)", p.display());
     p
 }
 
+/// The converted Whisper models come from the dev bundle (packaging/build-dev-bundle.sh), the
+/// only place set-up writes them.
 pub fn whisper_model() -> PathBuf {
-    model("dev/ggml-tiny.en.bin")
+    model("bundles/dev/asr/ggml-tiny.en.bin")
+}
+/// Whisper base, the background recogniser that re-hears names (role `asr-names`).
+pub fn names_model() -> PathBuf {
+    model("bundles/dev/asr-names/ggml-base.bin")
 }
 pub fn llm_model() -> PathBuf {
     model("files/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")

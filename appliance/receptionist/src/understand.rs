@@ -613,8 +613,12 @@ pub fn extract_times(toks: &[Tok], expect_time: bool) -> (Vec<TimeMention>, Vec<
             let cue_before = matches!(prev, "at" | "around" | "about" | "by" | "after" | "before" | "til" | "until") || make_it;
             // "ten thirty", "nine fifteen": an hour with its minutes is a time on its own.
             let cue_after = mer.is_some() || ws.get(i + n) == Some(&"oclock") || clock.is_some() || with_minutes;
-            // A bare hour counts when the rest of the turn is filler ("nine please").
-            let bare = expect_time && ws.iter().enumerate().all(|(j, x)| (j >= i && j < i + n) || TIME_FILLERS.contains(x));
+            // A bare hour counts when the rest of the turn is filler ("nine please"), or when it
+            // is the turn's whole first clause ("Nine. ..."): how a recogniser hinted with the
+            // offered times writes a pick it could only start ("9. I look like, please").
+            let bare = expect_time
+                && (ws.iter().enumerate().all(|(j, x)| (j >= i && j < i + n) || TIME_FILLERS.contains(x))
+                    || (i == 0 && n == 1 && toks.first().is_some_and(|t| t.boundary)));
             // "at 2" is a time; "the 2nd" never reaches here (ordinals are not cardinals).
             let is_date_number = ws.get(i + n).is_some_and(|x| month_word(x).is_some()) || month_word(prev).is_some();
             if (cue_before || cue_after || bare) && !is_date_number && (clock.is_some() || h <= 12 || cue_after) {

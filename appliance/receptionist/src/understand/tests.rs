@@ -127,6 +127,11 @@ fn bare_hours_only_when_a_time_is_expected() {
     assert!(times("Nine please.", false).is_empty());
     assert!(times("I have two kids", true).is_empty());
     assert!(times("Thursday March fifth", true).is_empty(), "ordinals are not times");
+    // A bare hour as the turn's whole first clause (what the hinted recogniser writes).
+    assert_eq!(times("9. I look like, please.", true), vec![hm(9, 0)]);
+    assert_eq!(times("Ten, I think.", true), vec![hm(10, 0)]);
+    assert!(times("9. I look like, please.", false).is_empty());
+    assert!(times("I have two, maybe three kids.", true).is_empty(), "only the turn's first word");
 }
 
 #[test]

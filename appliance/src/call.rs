@@ -741,17 +741,20 @@ fn spawn_transcriber(
         // 1 PM was on offer). Only a turn the rules cannot read is decoded again with them
         // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
         let hints = std::mem::take(&mut opts.bias);
+        // Hints are given only while the caller picks among offered times, where the policy reads
+        // a bare number as a time ("9." is an answer there), so the rules here must too.
+        let picking_time = !hints.is_empty();
         let wait = if wait_for_room { ASR_BUSY_WAIT } else { Duration::ZERO };
         let Some(mut text) = transcribe_or_busy(&asr, &audio, &opts, wait).await else {
             let heard = Heard { text: String::new(), asr_ms: 0, llm_ms: None, reading: None, utterance_end, no_room: true };
             let _ = tx.send(Internal::Heard { heard: Box::new(heard), generation }).await;
             return;
         };
-        let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text);
+        let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text, picking_time);
         if unreadable && !hints.is_empty() {
             opts.bias = hints;
             let hinted = transcribe_or_busy(&asr, &audio, &opts, wait).await.unwrap_or_default();
-            if !rules_find_nothing(&hinted) {
+            if !rules_find_nothing(&hinted, picking_time) {
                 text = hinted;
                 unreadable = false;
             }
@@ -794,13 +797,15 @@ async fn transcribe_or_busy(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpt
     }
 }
 
-fn rules_find_nothing(text: &str) -> bool {
+/// Whether the understanding rules find nothing to act on in `text`; `expect_time` as the policy
+/// parses a turn while a time is being picked (a bare number is then a time).
+fn rules_find_nothing(text: &str, expect_time: bool) -> bool {
     use fd_receptionist::understand::*;
     let toks = tokenize(text);
     extract_intent(&toks).is_none()
         && extract_yes_no(&toks).is_none()
         && extract_dates(&toks).is_empty()
-        && extract_times(&toks, false).0.is_empty()
+        && extract_times(&toks, expect_time).0.is_empty()
         && extract_phone(&toks).is_none()
         && extract_name(text, false).is_none()
         // "the first one", "say that again": answers to what the bot just asked.
@@ -996,8 +1001,13 @@ mod tests {
             "I look like clean.",
             "The eye looks like, please.",
         ] {
-            assert!(rules_find_nothing(heard), "{heard}");
+            assert!(rules_find_nothing(heard, true), "{heard}");
         }
+        // What the hinted second decoding made of the same line over a G.722 call: the hint
+        // started the offered "9" and Whisper went on with what it heard. At an offer that is a
+        // pick of nine (read back before anything is booked); elsewhere a bare number is not a time.
+        assert!(!rules_find_nothing("9. I look like, please.", true));
+        assert!(rules_find_nothing("9. I look like, please.", false));
         // Answers the rules read are kept as heard (no second decoding that could pull in an
         // offered time the caller did not say).
         for heard in [
@@ -1007,7 +1017,7 @@ mod tests {
             "Yes, that's right.",
             "2 o'clock is fine.",
         ] {
-            assert!(!rules_find_nothing(heard), "{heard}");
+            assert!(!rules_find_nothing(heard, true), "{heard}");
         }
     }
 }

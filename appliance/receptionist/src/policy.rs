@@ -2135,12 +2135,13 @@ impl Receptionist {
 
     /// The name heard again in turn `turn` by the better recogniser replaces the one taken from
     /// it, silently, as long as nothing has spoken for the name since: the caller has not said or
-    /// spelled it again, no record matched it, and nothing was booked under it (the caller heard
-    /// that name read back and said yes). A message already taken under it is corrected. The
-    /// read-back still gives the caller the last word.
+    /// spelled it again, no record matched it, and it has not been read back for a yes (the caller
+    /// is confirming, or has confirmed, the booking under that name: changing it now would book a
+    /// name they never heard). A message already taken under it is corrected.
     fn on_name_reheard(&mut self, turn: u64, text: &str, tools: &mut dyn Tools, t: &mut Turn) {
         let Some(h) = self.name_heard.clone().filter(|h| h.turn == turn) else { return };
-        if self.c.patient.is_some() || !self.appointment_ids.is_empty() || self.c.first != h.first || self.c.last != h.last {
+        let read_back = self.awaiting == Await::ConfirmBook || !self.appointment_ids.is_empty();
+        if self.c.patient.is_some() || read_back || self.c.first != h.first || self.c.last != h.last {
             return;
         }
         let Some(n) = u::extract_name(text, false).or_else(|| if h.bare { u::extract_name(text, true) } else { None }) else { return };

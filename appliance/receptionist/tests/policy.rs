@@ -485,6 +485,18 @@ fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     assert!(c.r.summary().text.contains("Hannah Weiss"), "{}", c.r.summary().text);
     assert!(c.tools.patients.iter().any(|p| p.first == "Hannah" && p.last == "Weiss"), "{:?}", c.tools.patients);
 
+    // Read back and awaiting the yes: the caller is confirming the name they heard. (Over a real
+    // call base's "Kevin Blocks" arrived between the read-back of "Kevin Brooks" and the yes.)
+    let (mut c, _) = call("+12175550163", MON_10);
+    c.say("Hi, I have really bad tooth pain and my jaw is swollen, I can barely sleep.");
+    let back = c.say("Today if you can. My name is Kevin Brooks.");
+    assert!(back.contains("Kevin Brooks") && back.contains("Shall I book it?"), "{back}");
+    let turn = c.r.name_to_rehear().unwrap();
+    c.r.handle(Event::NameReheard { turn, text: "Today if you can, my name is Kevin Blocks.".into() }, c.now, &mut c.tools);
+    c.say("Yes please.");
+    assert_eq!(c.bookings(), 1);
+    assert!(c.tools.patients.iter().any(|p| p.first == "Kevin" && p.last == "Brooks"), "{:?}", c.tools.patients);
+
     // A caller the records recognised keeps the record's spelling: nothing to re-hear.
     let (mut c, _) = call("+12175550123", MON_10);
     c.say("Hi, this is Robert Ken, I need to cancel my appointment on Thursday.");

@@ -2149,27 +2149,32 @@ impl Receptionist {
         if n.last.is_none() && h.last.is_some() {
             return;
         }
-        let same = |a: &Option<String>, b: &Option<String>| a.as_deref().unwrap_or("").eq_ignore_ascii_case(b.as_deref().unwrap_or(""));
-        if same(&Some(n.first.clone()), &h.first) && same(&n.last, &h.last) {
-            return;
-        }
         let old = self.full_name();
         self.c.first = Some(n.first);
         self.c.last = n.last;
-        self.name_heard = Some(NameHeard { turn, bare: h.bare, first: self.c.first.clone(), last: self.c.last.clone() });
+        // A turn is re-heard once.
+        self.name_heard = None;
+        if let Some(id) = self.message_id.clone().filter(|_| !self.full_name().eq_ignore_ascii_case(&old)) {
+            self.rename_message(&id, &old, tools, t);
+        }
+    }
+
+    /// The message `id`, taken under the name `old`, now carries the name we hold; the call's
+    /// summary follows. Whether it worked (a failure is recorded).
+    fn rename_message(&mut self, id: &str, old: &str, tools: &mut dyn Tools, t: &mut Turn) -> bool {
         let name = self.full_name();
-        if let Some(id) = self.message_id.clone() {
-            match tools.correct_message_name(&id, &name) {
-                Ok(()) => {
-                    for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
-                        *bit = bit.replacen(&old, &name, 1);
-                    }
+        match tools.correct_message_name(id, &name) {
+            Ok(()) => {
+                for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
+                    *bit = bit.replacen(old, &name, 1);
                 }
-                Err(e) => {
-                    let rec = Recorded::ToolFailure { operation: "correct_message_name".into(), error: e.to_string() };
-                    self.records.push(rec.clone());
-                    t.pre.push(Action::Record(rec));
-                }
+                true
+            }
+            Err(e) => {
+                let rec = Recorded::ToolFailure { operation: "correct_message_name".into(), error: e.to_string() };
+                self.records.push(rec.clone());
+                t.pre.push(Action::Record(rec));
+                false
             }
         }
     }
@@ -2179,20 +2184,10 @@ impl Receptionist {
     fn correct_message_name(&mut self, id: &str, ut: &Utt, tools: &mut dyn Tools, t: &mut Turn) {
         let old = self.full_name();
         self.merge_non_schedule(ut);
-        let name = self.full_name();
-        match tools.correct_message_name(id, &name) {
-            Ok(()) => {
-                for bit in self.summary_bits.iter_mut().filter(|b| b.starts_with("Message from ")) {
-                    *bit = bit.replacen(&old, &name, 1);
-                }
-                t.say(format!("Thank you, {}. I've corrected the name on your message.", self.c.first.clone().unwrap_or_default()));
-            }
-            Err(e) => {
-                let rec = Recorded::ToolFailure { operation: "correct_message_name".into(), error: e.to_string() };
-                self.records.push(rec.clone());
-                t.pre.push(Action::Record(rec));
-                t.say("I'm sorry, I couldn't change the name on the message. The team will check it when they call you back.");
-            }
+        if self.rename_message(id, &old, tools, t) {
+            t.say(format!("Thank you, {}. I've corrected the name on your message.", self.c.first.clone().unwrap_or_default()));
+        } else {
+            t.say("I'm sorry, I couldn't change the name on the message. The team will check it when they call you back.");
         }
         self.anything_else(t);
         self.message_name_open = Some(id.to_string());

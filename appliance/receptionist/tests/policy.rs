@@ -423,21 +423,28 @@ fn a_misheard_surname_is_accepted_only_with_the_same_first_name_and_initial() {
 }
 
 /// What the call layer does after a turn that carried a name: the better recogniser's transcript
-/// of the same turn, arriving later.
-fn rehear(c: &mut Call, text: &str) -> Vec<Action> {
-    let turn = c.r.name_to_rehear().expect("the turn carried a name to re-hear");
+/// of caller turn `turn`, arriving later. It is never answered aloud.
+fn reheard(c: &mut Call, turn: u64, text: &str) -> Vec<Action> {
     let a = c.r.handle(Event::NameReheard { turn, text: text.into() }, c.now, &mut c.tools);
     assert!(!a.iter().any(|x| matches!(x, Action::Say { .. })), "a re-heard name is never answered aloud: {a:?}");
     a
 }
 
-#[test]
-fn a_name_reheard_before_the_read_back_is_the_one_read_back_and_booked() {
+/// "Tom Fisher" books a consultation, and his first turn comes back re-heard as `text` at once;
+/// the call and the read-back.
+fn tom_fisher_reheard_as(text: &str) -> (Call, String) {
     let (mut c, _) = call("anonymous", MON_10);
     c.say("I'd like to book a consultation. My name is Tom Fisher.");
-    rehear(&mut c, "I'd like to book a consultation. My name is Tom Fischer.");
+    let turn = c.r.name_to_rehear().expect("the turn carried a name to re-hear");
+    reheard(&mut c, turn, text);
     c.say("My number is two one seven five five five zero one nine one.");
     let back = c.say("Tuesday March tenth at nine.");
+    (c, back)
+}
+
+#[test]
+fn a_name_reheard_before_the_read_back_is_the_one_read_back_and_booked() {
+    let (mut c, back) = tom_fisher_reheard_as("I'd like to book a consultation. My name is Tom Fischer.");
     assert!(back.contains("Tom Fischer"), "{back}");
     c.say("Yes.");
     assert_eq!(c.bookings(), 1);
@@ -456,7 +463,7 @@ fn a_message_taken_under_a_misheard_name_gets_the_reheard_one() {
     let thanks = c.say("You can reach me at two one seven, five five five, zero one six four.");
     assert!(thanks.contains("passed your message on"), "{thanks}");
     assert_eq!(c.r.name_to_rehear(), None, "only the turn that carried the name");
-    let a = c.r.handle(Event::NameReheard { turn: turn.unwrap(), text: "Sure, it's Priya Natarajan and I'm calling about a charge from my last visit.".into() }, c.now, &mut c.tools);
+    let a = reheard(&mut c, turn.unwrap(), "Sure, it's Priya Natarajan and I'm calling about a charge from my last visit.");
     assert!(a.is_empty(), "{a:?}");
     assert_eq!(c.tools.messages.len(), 1);
     assert_eq!(c.tools.messages[0].1.name, "Priya Natarajan");
@@ -470,7 +477,7 @@ fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     c.say("I'd like to book a consultation. My name is Tom Fisher.");
     let turn = c.r.name_to_rehear().unwrap();
     c.say("Sorry, my last name is Fischer, F-I-S-C-H-E-R.");
-    c.r.handle(Event::NameReheard { turn, text: "My name is Tom Fissure.".into() }, c.now, &mut c.tools);
+    reheard(&mut c, turn, "My name is Tom Fissure.");
     c.say("My number is two one seven five five five zero one nine one.");
     let back = c.say("Tuesday March tenth at nine.");
     assert!(back.contains("Tom Fischer"), "{back}");
@@ -481,7 +488,7 @@ fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     let turn = c.r.name_to_rehear().unwrap();
     c.say("Yes, that's correct.");
     assert_eq!(c.bookings(), 1);
-    c.r.handle(Event::NameReheard { turn, text: "My name is Hannah White.".into() }, c.now, &mut c.tools);
+    reheard(&mut c, turn, "My name is Hannah White.");
     assert!(c.r.summary().text.contains("Hannah Weiss"), "{}", c.r.summary().text);
     assert!(c.tools.patients.iter().any(|p| p.first == "Hannah" && p.last == "Weiss"), "{:?}", c.tools.patients);
 
@@ -492,7 +499,7 @@ fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     let back = c.say("Today if you can. My name is Kevin Brooks.");
     assert!(back.contains("Kevin Brooks") && back.contains("Shall I book it?"), "{back}");
     let turn = c.r.name_to_rehear().unwrap();
-    c.r.handle(Event::NameReheard { turn, text: "Today if you can, my name is Kevin Blocks.".into() }, c.now, &mut c.tools);
+    reheard(&mut c, turn, "Today if you can, my name is Kevin Blocks.");
     c.say("Yes please.");
     assert_eq!(c.bookings(), 1);
     assert!(c.tools.patients.iter().any(|p| p.first == "Kevin" && p.last == "Brooks"), "{:?}", c.tools.patients);
@@ -503,10 +510,6 @@ fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     assert_eq!(c.r.name_to_rehear(), None);
 
     // Less than we hold is no correction.
-    let (mut c, _) = call("anonymous", MON_10);
-    c.say("I'd like to book a consultation. My name is Tom Fisher.");
-    rehear(&mut c, "I'd like to book a consultation. My name is Tom.");
-    c.say("My number is two one seven five five five zero one nine one.");
-    let back = c.say("Tuesday March tenth at nine.");
+    let (_, back) = tom_fisher_reheard_as("I'd like to book a consultation. My name is Tom.");
     assert!(back.contains("Tom Fisher"), "{back}");
 }

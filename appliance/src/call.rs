@@ -751,7 +751,7 @@ fn spawn_transcriber(
             return;
         };
         let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text, picking_time);
-        if unreadable && !hints.is_empty() {
+        if unreadable && picking_time {
             opts.bias = hints;
             let hinted = transcribe_or_busy(&asr, &audio, &opts, wait).await.unwrap_or_default();
             if !rules_find_nothing(&hinted, picking_time) {

@@ -80,6 +80,9 @@ struct Collected {
     phone_just_read: bool,
     /// Said before the appointment being moved was known; applied once it is found.
     relative: Relative,
+    /// The appointment being moved or cancelled was found between turns, without a word to the
+    /// caller (a re-heard name identified them): the next reply names it.
+    target_unsaid: bool,
 }
 
 /// A new day or time said relative to the appointment being moved: "the same day" (its day),
@@ -410,7 +413,7 @@ impl Receptionist {
                 return t.pre;
             }
             Event::NameReheard { turn, text } => {
-                self.on_name_reheard(turn, &text, tools, &mut t);
+                self.on_name_reheard(turn, &text, now, tools, &mut t);
                 return t.pre;
             }
         }
@@ -1981,14 +1984,7 @@ impl Receptionist {
                 return;
             }
             let hinted = !self.c.hint_dates.is_empty() || self.c.hint_time.is_some();
-            let matches: Vec<AppointmentRef> = appts
-                .iter()
-                .filter(|a| {
-                    (self.c.hint_dates.is_empty() || self.c.hint_dates.contains(&a.start_local.date()))
-                        && self.c.hint_time.is_none_or(|tm| a.start_local.time() == tm)
-                })
-                .cloned()
-                .collect();
+            let matches = self.described(&appts);
             let today = local.date();
             if matches.len() == 1 {
                 self.c.target = Some(matches[0].clone());
@@ -2041,20 +2037,41 @@ impl Receptionist {
         }
     }
 
+    /// The caller's upcoming appointments that fit what they said of the one they mean (its day
+    /// and time), all of them when they said nothing of it.
+    fn described(&self, appts: &[AppointmentRef]) -> Vec<AppointmentRef> {
+        appts
+            .iter()
+            .filter(|a| {
+                (self.c.hint_dates.is_empty() || self.c.hint_dates.contains(&a.start_local.date()))
+                    && self.c.hint_time.is_none_or(|tm| a.start_local.time() == tm)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The appointment being moved or cancelled is now known: what the identifying turns said
+    /// beside it becomes the preference for the new time.
+    fn settle_target(&mut self) {
+        let Some(a) = self.c.target.clone() else { return };
+        // Dates in the identifying turn that are not the appointment's are the new preference.
+        let others: Vec<NaiveDate> = self.c.hint_dates.iter().copied().filter(|d| *d != a.start_local.date()).collect();
+        if let Some(d) = others.last() {
+            self.c.date = Some(*d);
+            self.c.anchor = Some(*d);
+        }
+        self.apply_relative(&a);
+        self.c.hint_dates.clear();
+        self.c.hint_time = None;
+    }
+
     fn advance_existing_after_target(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn, just_found: bool) {
         let Some(a) = self.c.target.clone() else { return };
         let today = self.local(now).date();
         if just_found {
-            // Dates in the identifying turn that are not the appointment's are the new preference.
-            let others: Vec<NaiveDate> = self.c.hint_dates.iter().copied().filter(|d| *d != a.start_local.date()).collect();
-            if let Some(d) = others.last() {
-                self.c.date = Some(*d);
-                self.c.anchor = Some(*d);
-            }
-            self.apply_relative(&a);
-            self.c.hint_dates.clear();
-            self.c.hint_time = None;
+            self.settle_target();
         }
+        let unsaid = std::mem::take(&mut self.c.target_unsaid);
         if self.flow == Some(Intent::Cancel) {
             let q = "Shall I cancel it?";
             t.say(format!("I see your {} {}.", say::type_name(&a.appointment_type), say::on_when(a.start_local, today)));
@@ -2066,7 +2083,7 @@ impl Receptionist {
             self.c.phone = a_phone(&self.c.patient).or(self.caller_phone.clone());
             self.c.phone_from_caller_id = true;
         }
-        if just_found {
+        if just_found || unsaid {
             t.say(format!("I see your {} {}.", say::type_name(&a.appointment_type), say::on_when(a.start_local, today)));
         }
         if self.c.chosen.is_some() {
@@ -2138,7 +2155,7 @@ impl Receptionist {
     /// spelled it again, no record matched it, and it has not been read back for a yes (the caller
     /// is confirming, or has confirmed, the booking under that name: changing it now would book a
     /// name they never heard). A message already taken under it is corrected.
-    fn on_name_reheard(&mut self, turn: u64, text: &str, tools: &mut dyn Tools, t: &mut Turn) {
+    fn on_name_reheard(&mut self, turn: u64, text: &str, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) {
         let Some(h) = self.name_heard.clone().filter(|h| h.turn == turn) else { return };
         let read_back = self.awaiting == Await::ConfirmBook || !self.appointment_ids.is_empty();
         if self.c.patient.is_some() || read_back || self.c.first != h.first || self.c.last != h.last {
@@ -2156,6 +2173,24 @@ impl Receptionist {
         self.name_heard = None;
         if let Some(id) = self.message_id.clone().filter(|_| !self.full_name().eq_ignore_ascii_case(&old)) {
             self.rename_message(&id, &old, tools, t);
+        }
+        if self.awaiting == Await::Dob {
+            self.identify_quietly(now, tools);
+        }
+    }
+
+    /// The caller id's record may match the name as re-heard, where it did not match the name
+    /// first heard ("it's Salisha Gomez" for Alicia): then the date of birth being asked for is
+    /// not needed, and the appointment they described is looked up. Nothing is said now (the
+    /// caller may be answering); the next reply names the appointment found.
+    fn identify_quietly(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools) {
+        let Some(p) = self.matching_caller_patient(tools) else { return };
+        self.c.patient = Some(p.clone());
+        let Ok(appts) = tools.upcoming_appointments(&p.id, self.local(now)) else { return };
+        if let [a] = self.described(&appts).as_slice() {
+            self.c.target = Some(a.clone());
+            self.settle_target();
+            self.c.target_unsaid = true;
         }
     }
 

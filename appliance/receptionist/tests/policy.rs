@@ -471,6 +471,44 @@ fn a_message_taken_under_a_misheard_name_gets_the_reheard_one() {
 }
 
 #[test]
+fn a_reheard_name_that_matches_the_caller_id_record_identifies_the_caller() {
+    // Alicia Gomez's number; the live recogniser glued the "s" of "it's" onto her name (over a
+    // real call), so the record did not match and a date of birth was asked for.
+    let (mut c, _) = call("+12175550147", MON_10);
+    let reply = c.say("Hi, it's Salisha Gomez. I have a consultation on Wednesday at two, can I move it?");
+    assert!(reply.contains("date of birth"), "{reply}");
+    let turn = c.r.name_to_rehear().expect("the turn carried a name to re-hear");
+    reheard(&mut c, turn, "Hi, it's Alicia Gomez. I have a consultation on Wednesday at two. Can I move it?");
+    // The caller goes on as if asked where to move it: she has been identified meanwhile, and the
+    // reply says which appointment was found before offering the new day's times.
+    let offer = c.say("Could I do Friday morning instead?");
+    assert!(offer.contains("I see your Consultation on Wednesday") && offer.contains("Friday"), "{offer}");
+    assert!(!offer.contains("date of birth"), "{offer}");
+    let back = c.say("Nine o'clock please.");
+    assert!(back.contains("from Wednesday") && back.contains("9 AM"), "{back}");
+    c.say("Yes, perfect.");
+    let moved: Vec<_> = c.tools.mutations.iter().filter(|m| matches!(m, Mutation::Rescheduled { .. })).collect();
+    assert_eq!(moved.len(), 1, "{:?}", c.tools.mutations);
+
+    // Answering the date of birth that was asked for works just as well.
+    let (mut c, _) = call("+12175550147", MON_10);
+    c.say("Hi, it's Salisha Gomez. I have a consultation on Wednesday at two, can I move it?");
+    let turn = c.r.name_to_rehear().unwrap();
+    reheard(&mut c, turn, "Hi, it's Alicia Gomez. I have a consultation on Wednesday at two. Can I move it?");
+    let reply = c.say("November second, nineteen eighty-eight.");
+    assert!(reply.contains("I see your Consultation on Wednesday") && reply.contains("What day would you like instead?"), "{reply}");
+
+    // A re-heard name that still matches no one at that number changes nothing: the date of
+    // birth is still needed.
+    let (mut c, _) = call("+12175550147", MON_10);
+    c.say("Hi, it's Salisha Gomez. I have a consultation on Wednesday at two, can I move it?");
+    let turn = c.r.name_to_rehear().unwrap();
+    reheard(&mut c, turn, "Hi, it's Marisa Gomez. I have a consultation on Wednesday at two. Can I move it?");
+    let reply = c.say("Could I do Friday morning instead?");
+    assert!(reply.contains("date of birth"), "{reply}");
+}
+
+#[test]
 fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     // The caller corrected the name since: the later words win.
     let (mut c, _) = call("anonymous", MON_10);

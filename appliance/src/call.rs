@@ -671,6 +671,8 @@ struct RecognizerPrompts {
     phone: String,
     dob: String,
     when: String,
+    /// "at 8" … "at 4": for a turn whose time was begun but not made out.
+    clock: Vec<String>,
 }
 
 impl RecognizerPrompts {
@@ -681,6 +683,7 @@ impl RecognizerPrompts {
             phone: recognizer_prompt(facts, Expecting::PhoneNumber),
             dob: recognizer_prompt(facts, Expecting::DateOfBirth),
             when: recognizer_prompt(facts, Expecting::DayOrTime),
+            clock: fd_receptionist::clock_phrases(facts),
         }
     }
 
@@ -691,8 +694,9 @@ impl RecognizerPrompts {
     }
 
     /// How to transcribe the caller's next turn: the prompt for what the policy's last question
-    /// asks for, and the words its answer is likely to hold (the offered times).
-    fn opts(&self, policy: &Receptionist) -> TranscribeOpts {
+    /// asks for, and the words its answer is likely to hold (the offered times), with the hours
+    /// to listen for if a time is begun but not made out.
+    fn opts(&self, policy: &Receptionist) -> Decoding {
         use fd_receptionist::Expecting;
         let prompt = match policy.expecting() {
             Expecting::PhoneNumber => &self.phone,
@@ -700,12 +704,22 @@ impl RecognizerPrompts {
             Expecting::DayOrTime => &self.when,
             Expecting::Anything | Expecting::Name => &self.anything,
         };
-        TranscribeOpts {
-            vocabulary_prompt: Some(prompt.clone()),
-            audio_ctx: None,
-            bias: policy.likely_phrases(),
+        Decoding {
+            opts: TranscribeOpts { vocabulary_prompt: Some(prompt.clone()), audio_ctx: None, bias: Vec::new() },
+            offers: policy.likely_phrases(),
+            clock: self.clock.clone(),
         }
     }
+}
+
+/// How one caller turn is transcribed: once plainly, and again with phrase hints only when the
+/// rules cannot read the first transcript (see [`spawn_transcriber`]).
+struct Decoding {
+    opts: TranscribeOpts,
+    /// What a pick among offered times is likely to contain; empty unless the caller is picking.
+    offers: Vec<String>,
+    /// The practice's hours, for a day named with a time begun but not made out.
+    clock: Vec<String>,
 }
 
 /// Transcribes a turn that carried a name again, with the names recogniser, in the background
@@ -726,7 +740,7 @@ fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn
 
 fn spawn_transcriber(
     deps: &CallDeps,
-    mut opts: TranscribeOpts,
+    decoding: Decoding,
     audio: Vec<i16>,
     utterance_end: Instant,
     generation: u64,
@@ -740,9 +754,9 @@ fn spawn_transcriber(
         // turn ("Okay, what do you have that afternoon?" came out "1, 2, have met after noon" while
         // 1 PM was on offer). Only a turn the rules cannot read is decoded again with them
         // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
-        let hints = std::mem::take(&mut opts.bias);
-        // Hints are given only while the caller picks among offered times, where the policy reads
-        // a bare number as a time ("9." is an answer there), so the rules here must too.
+        let Decoding { mut opts, offers: hints, clock } = decoding;
+        // Offers are hinted only while the caller picks among offered times, where the policy
+        // reads a bare number as a time ("9." is an answer there), so the rules here must too.
         let picking_time = !hints.is_empty();
         let wait = if wait_for_room { ASR_BUSY_WAIT } else { Duration::ZERO };
         let Some(mut text) = transcribe_or_busy(&asr, &audio, &opts, wait).await else {
@@ -757,6 +771,17 @@ fn spawn_transcriber(
             if !rules_find_nothing(&hinted, picking_time) {
                 text = hinted;
                 unreadable = false;
+            }
+        } else if !unreadable && !picking_time && clock_worth_hinting(&text) {
+            // "Tuesday March tenth at nine" came out "Tuesday March 10th at I.n." (over a G.722
+            // call; base heard "at ION"), and the caller was offered three times they had not
+            // asked for. Favouring "at 8" … "at 4" gave "Tuesday March 10 at 9."; the same hints
+            // left every time that had been heard right as it was (scripted-caller lines, 16 kHz).
+            opts.bias = clock;
+            if let Some(hinted) = transcribe_or_busy(&asr, &audio, &opts, wait).await {
+                if hinted_time_fits(&text, &hinted) {
+                    text = hinted;
+                }
             }
         }
         let asr_ms = t0.elapsed().as_millis() as u64;
@@ -795,6 +820,20 @@ async fn transcribe_or_busy(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpt
             }
         }
     }
+}
+
+/// A day named and a time begun but not made out ("Tuesday March 10th at I.n."): worth a second
+/// decoding with the practice's hours as hints.
+fn clock_worth_hinting(text: &str) -> bool {
+    fd_receptionist::understand::time_left_unread(&fd_receptionist::understand::tokenize(text))
+}
+
+/// The hinted transcript is kept only if it reads a time and the same days as the first one:
+/// the hints may settle the time, not move the day.
+fn hinted_time_fits(first: &str, hinted: &str) -> bool {
+    use fd_receptionist::understand::*;
+    let (a, b) = (tokenize(first), tokenize(hinted));
+    !extract_times(&b, false).0.is_empty() && extract_dates(&a) == extract_dates(&b)
 }
 
 /// Whether the understanding rules find nothing to act on in `text`; `expect_time` as the policy
@@ -990,7 +1029,22 @@ mod tests {
         );
     }
 
-    use super::rules_find_nothing;
+    use super::{clock_worth_hinting, hinted_time_fits, rules_find_nothing};
+
+    #[test]
+    fn a_time_begun_is_decoded_again_and_the_hints_may_settle_only_the_time() {
+        // tiny.en's "Tuesday March tenth at nine" over a G.722 call, and what the decoding that
+        // favours the practice's hours made of it.
+        let first = "Tuesday March 10th at I.n.";
+        assert!(clock_worth_hinting(first));
+        assert!(hinted_time_fits(first, "Tuesday March 10 at 9."));
+        // Still no time, or another day: the first transcript stands.
+        assert!(!hinted_time_fits(first, "Tuesday March 10th at I."));
+        assert!(!hinted_time_fits(first, "Thursday March 12 at 9."));
+        // A time heard, or none begun: no second decoding.
+        assert!(!clock_worth_hinting("Tuesday March 10th at 9."));
+        assert!(!clock_worth_hinting("Tuesday March 10th, please."));
+    }
 
     #[test]
     fn misheard_choices_are_unreadable_and_real_answers_are_not() {

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use facts::{AppointmentTypeFacts, Closure, DayHours, PracticeFacts};
 pub use llm::{llm_reading_json_schema, llm_system_prompt, LlmReading};
 pub use policy::Receptionist;
-pub use recognizer::recognizer_prompt;
+pub use recognizer::{clock_phrases, recognizer_prompt};
 pub use tools::{
     AppointmentRef, Booked, MessageDetails, PatientDetails, PatientRef, SlotOffer, SlotQuery, TimeWindow, ToolError, Tools,
 };

@@ -74,6 +74,23 @@ pub fn offer_phrases(offers: &[SlotOffer]) -> Vec<String> {
     out
 }
 
+/// What a time the caller began but the recogniser did not make out is likely to be: "at 8" …
+/// "at 4", each whole hour an appointment can start in the practice's opening hours (written as
+/// Whisper writes times; the call layer decodes such a turn again favouring these).
+pub fn clock_phrases(f: &PracticeFacts) -> Vec<String> {
+    let mut hours: Vec<u32> = f
+        .hours
+        .iter()
+        .flat_map(|h| {
+            let last = if h.close.minute() == 0 { h.close.hour() } else { h.close.hour() + 1 };
+            h.open.hour()..last
+        })
+        .collect();
+    hours.sort_unstable();
+    hours.dedup();
+    hours.into_iter().map(|h| format!("at {}", if h % 12 == 0 { 12 } else { h % 12 })).collect()
+}
+
 fn time_phrases(t: NaiveTime) -> Vec<String> {
     let (h, m) = (t.hour(), t.minute());
     if h == 12 && m == 0 {

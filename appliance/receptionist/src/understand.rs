@@ -1648,6 +1648,22 @@ pub fn extract_choice(toks: &[Tok], n: usize) -> Option<usize> {
     None
 }
 
+/// A time begun but not made out: the turn names a day and reads no time, yet a time cue ("at",
+/// "around") is followed by something other than a place or an article. That is how tiny.en
+/// writes espeak's "Tuesday March tenth at nine" over a call: "Tuesday March 10th at I.n.".
+/// "Tuesday at the latest" and "Friday, I'm at work" are no times begun.
+pub fn time_left_unread(toks: &[Tok]) -> bool {
+    if extract_dates(toks).is_empty() || !extract_times(toks, false).0.is_empty() {
+        return false;
+    }
+    let ws = words(toks);
+    let cue = |w: &str| matches!(w, "at" | "around");
+    let not_a_time = |w: &str| {
+        matches!(w, "the" | "a" | "an" | "my" | "your" | "our" | "his" | "her" | "their" | "this" | "that" | "least" | "all" | "home" | "work" | "school" | "any")
+    };
+    ws.windows(2).any(|p| cue(p[0]) && !not_a_time(p[1])) || ws.last().is_some_and(|w| cue(w))
+}
+
 /// Which way from the offered times the caller wants to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -404,6 +404,18 @@ fn the_recogniser_is_shown_how_times_are_written_only_while_the_caller_says_when
 }
 
 #[test]
+fn an_unread_time_is_listened_for_among_the_practice_hours() {
+    // The demo practice opens 8 to 5 (Friday 8 to 2): appointments start at 8 … 4 o'clock.
+    let facts = load_world().facts;
+    assert_eq!(clock_phrases(&facts), ["at 8", "at 9", "at 10", "at 11", "at 12", "at 1", "at 2", "at 3", "at 4"]);
+    let mut half = facts.clone();
+    half.hours.truncate(1);
+    half.hours[0].open = chrono::NaiveTime::from_hms_opt(9, 30, 0).unwrap();
+    half.hours[0].close = chrono::NaiveTime::from_hms_opt(12, 30, 0).unwrap();
+    assert_eq!(clock_phrases(&half), ["at 9", "at 10", "at 11", "at 12"]);
+}
+
+#[test]
 fn a_misheard_surname_is_accepted_only_with_the_same_first_name_and_initial() {
     // Alicia Gomez's number. Another surname initial is another person: identity check.
     let (mut c, _) = call("+12175550147", MON_10);

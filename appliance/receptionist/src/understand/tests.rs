@@ -135,6 +135,23 @@ fn bare_hours_only_when_a_time_is_expected() {
 }
 
 #[test]
+fn a_time_begun_but_not_made_out() {
+    let unread = |s: &str| time_left_unread(&tokenize(s));
+    // tiny.en's "at nine" over a call, and a time cut off.
+    assert!(unread("Tuesday March 10th at I.n."));
+    assert!(unread("Tuesday March 10th at I."));
+    assert!(unread("Can I come in Friday around, uh"));
+    assert!(unread("Monday at"));
+    // A time read, no day, or no time begun.
+    assert!(!unread("Tuesday March 10th at 9."));
+    assert!(!unread("Tuesday March tenth at nine."));
+    assert!(!unread("At I.n."), "no day: nothing to hear a time for");
+    assert!(!unread("Tuesday at the latest."));
+    assert!(!unread("Friday works, I'm at work until then."));
+    assert!(!unread("Tuesday March 10th, please."));
+}
+
+#[test]
 fn day_parts() {
     let (_, parts) = extract_times(&tokenize("Thursday March fifth, in the afternoon if possible."), false);
     assert_eq!(parts, vec![DayPart::Afternoon]);

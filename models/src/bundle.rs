@@ -542,6 +542,8 @@ impl InstalledBundle {
             vad: self.path_of(Role::Vad),
             onnxruntime: self.path_of(Role::Onnxruntime),
             asr_names: self.optional_path_of(Role::AsrNames),
+            surnames: self.optional_path_of(Role::Surnames),
+            first_names: self.optional_path_of(Role::FirstNames),
         }
     }
 }

@@ -33,6 +33,12 @@ pub struct ModelPaths {
     /// whisper.cpp ggml model used to re-hear names (role `asr-names`), if the bundle has one.
     #[serde(default)]
     pub asr_names: Option<PathBuf>,
+    /// Real surname spellings, one per line (role `surnames`), if the bundle has them.
+    #[serde(default)]
+    pub surnames: Option<PathBuf>,
+    /// Real first-name spellings, one per line (role `first-names`), if the bundle has them.
+    #[serde(default)]
+    pub first_names: Option<PathBuf>,
 }
 
 // ---- model supply chain ----
@@ -52,14 +58,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn model_paths_without_asr_names_still_parse() {
-        // The serialized form written before the optional `asr-names` role existed.
+    fn model_paths_without_optional_roles_still_parse() {
+        // The serialized form written before the optional roles (`asr-names`, `surnames`,
+        // `first-names`) existed.
         let old = r#"{"asr":"/b/asr/a.bin","llm":"/b/l.gguf","tts_model":"/b/t.onnx",
             "tts_config":"/b/t.onnx.json","vad":"/b/v.onnx","onnxruntime":"/b/o.so"}"#;
         let p: ModelPaths = serde_json::from_str(old).unwrap();
         assert_eq!(p.asr_names, None);
+        assert_eq!(p.surnames, None);
+        assert_eq!(p.first_names, None);
         let with = ModelPaths {
             asr_names: Some("/b/asr-names/ggml-base.bin".into()),
+            surnames: Some("/b/names/surnames.txt".into()),
+            first_names: Some("/b/names/first-names.txt".into()),
             ..p
         };
         let back: ModelPaths =

@@ -23,6 +23,11 @@ pub enum Role {
     Onnxruntime,
     /// A second Whisper model that re-hears turns carrying a caller's name (optional).
     AsrNames,
+    /// Real surname spellings, one per line (optional): how a heard surname is usually spelled.
+    Surnames,
+    /// Real first-name spellings, one per line (optional): how a heard first name is usually
+    /// spelled.
+    FirstNames,
 }
 
 impl Role {
@@ -38,7 +43,7 @@ impl Role {
 
     /// Roles a bundle may carry, at most one file each; a bundle without them is complete (older
     /// bundles have none).
-    pub const OPTIONAL: [Role; 1] = [Role::AsrNames];
+    pub const OPTIONAL: [Role; 3] = [Role::AsrNames, Role::Surnames, Role::FirstNames];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +54,8 @@ impl Role {
             Role::Vad => "vad",
             Role::Onnxruntime => "onnxruntime",
             Role::AsrNames => "asr-names",
+            Role::Surnames => "surnames",
+            Role::FirstNames => "first-names",
         }
     }
 
@@ -244,6 +251,9 @@ mod tests {
         }
         assert_eq!(Role::parse("asr-names"), Some(Role::AsrNames));
         assert_eq!(Role::parse("asr_names"), None);
+        assert_eq!(Role::parse("surnames"), Some(Role::Surnames));
+        assert_eq!(Role::parse("first-names"), Some(Role::FirstNames));
+        assert_eq!(Role::parse("first_names"), None);
     }
 
     #[test]
@@ -267,6 +277,47 @@ mod tests {
             manifest(no_asr).validate(),
             Err(ModelsError::MissingRole { role }) if role == "asr"
         ));
+    }
+
+    #[test]
+    fn optional_name_list_roles() {
+        // A bundle with any of the optional roles, all of them, or none: valid.
+        let lists = [
+            entry(Role::Surnames, "names/surnames.txt"),
+            entry(Role::FirstNames, "names/first-names.txt"),
+        ];
+        for extra in [&lists[..1], &lists[1..], &lists[..]] {
+            let mut m = required();
+            m.extend(extra.iter().cloned());
+            manifest(m.clone()).validate().unwrap();
+            m.push(entry(Role::AsrNames, "asr-names/ggml-base.bin"));
+            manifest(m).validate().unwrap();
+        }
+        // At most one file each.
+        for (role, name) in [
+            (Role::Surnames, "surnames"),
+            (Role::FirstNames, "first-names"),
+        ] {
+            let mut twice = required();
+            twice.extend(lists.iter().cloned());
+            twice.push(entry(role, "names/more.txt"));
+            assert!(matches!(
+                manifest(twice).validate(),
+                Err(ModelsError::DuplicateRole { role }) if role == name
+            ));
+        }
+        // They do not stand in for a required role.
+        let mut no_llm = required();
+        no_llm.retain(|e| e.role != Role::Llm);
+        no_llm.extend(lists.iter().cloned());
+        assert!(matches!(
+            manifest(no_llm).validate(),
+            Err(ModelsError::MissingRole { role }) if role == "llm"
+        ));
+        // Serialized under their manifest names.
+        let json = String::from_utf8(manifest(lists.to_vec()).to_bytes()).unwrap();
+        assert!(json.contains("\"role\": \"surnames\""), "{json}");
+        assert!(json.contains("\"role\": \"first-names\""), "{json}");
     }
 
     #[test]

@@ -119,8 +119,10 @@ fn happy_path_install_then_update_then_rollback() {
     assert!(paths.asr.is_absolute());
     assert_eq!(std::fs::read(&paths.llm).unwrap(), b"GGUF language model");
     assert_eq!(std::fs::read(&paths.tts_config).unwrap(), FILES[3].1);
-    // No file for the optional asr-names role: complete all the same.
+    // No file for the optional roles (asr-names, surnames, first-names): complete all the same.
     assert_eq!(paths.asr_names, None);
+    assert_eq!(paths.surnames, None);
+    assert_eq!(paths.first_names, None);
     b.verify_files().unwrap();
 
     // Same version again: a no-op.
@@ -384,6 +386,52 @@ fn missing_role_is_refused() {
         matches!(&err, ModelsError::MissingRole { role } if role == "vad"),
         "{err}"
     );
+}
+
+#[test]
+fn optional_name_lists_install_and_are_handed_over() {
+    let env = Env::new();
+    std::fs::write(env.path("src/surnames.txt"), "SMITH\nJOHNSON\n").unwrap();
+    std::fs::write(env.path("src/first-names.txt"), "AARON\nABBAS\n").unwrap();
+    let mut sources = env.sources(&Role::REQUIRED);
+    for (role, name) in [
+        (Role::Surnames, "surnames.txt"),
+        (Role::FirstNames, "first-names.txt"),
+    ] {
+        sources.push(BundleSource {
+            id: format!("test/{name}"),
+            role,
+            path: env.path("src").join(name),
+            file: format!("names/{name}"),
+            licence: "CC0".into(),
+            source: "test==1".into(),
+        });
+    }
+    let opts = BuildOptions {
+        name: "t".into(),
+        bundle_version: 1,
+        created: CREATED,
+        expires: EXPIRES,
+    };
+    let out = env.path("with-names");
+    let m = Bundle::build(&out, &sources, &opts, &vendor_key()).unwrap();
+    assert_eq!(m.models.len(), 8);
+    let b = install(&out, &env.models(), &trusted(), NOW).unwrap();
+    b.verify_files().unwrap();
+    let paths = b.model_paths();
+    assert_eq!(paths.asr_names, None);
+    let surnames = paths.surnames.unwrap();
+    assert!(surnames.is_absolute() && surnames.ends_with("names/surnames.txt"));
+    assert_eq!(std::fs::read(&surnames).unwrap(), b"SMITH\nJOHNSON\n");
+    let first = paths.first_names.unwrap();
+    assert!(first.ends_with("names/first-names.txt"));
+    assert_eq!(std::fs::read(&first).unwrap(), b"AARON\nABBAS\n");
+    // A name list changed in place (same size) is caught like any model file.
+    std::fs::write(&first, b"AARON\nEVILS\n").unwrap();
+    assert!(matches!(
+        b.verify_files(),
+        Err(ModelsError::HashMismatch { file, .. }) if file == "names/first-names.txt"
+    ));
 }
 
 #[test]

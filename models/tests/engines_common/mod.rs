@@ -57,6 +57,8 @@ pub fn model_paths() -> fd_models::ModelPaths {
         vad: silero_model(),
         onnxruntime: onnxruntime(),
         asr_names: None,
+        surnames: None,
+        first_names: None,
     }
 }
 

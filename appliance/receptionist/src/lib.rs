@@ -31,6 +31,7 @@ mod phrasing;
 pub use phrasing::FIXED_SENTENCES;
 mod policy;
 pub mod recognizer;
+pub mod spellings;
 pub mod tools;
 pub mod understand;
 

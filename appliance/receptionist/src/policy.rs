@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
+use std::sync::Arc;
 
 use crate::facts::PracticeFacts;
 use crate::llm::LlmReading;
 use crate::phrasing as say;
+use crate::spellings::NameSpellings;
 use crate::tools::*;
 use crate::understand::{self as u, AppointmentKind, DayPart, Intent, Phone, Question, Tok, YesNo};
 use crate::{Action, CallContext, CallSummary, Config, Event, Lead, Outcome, ReceptionistError, Recorded, TransferReason};
@@ -225,6 +227,7 @@ pub struct Receptionist {
     caller_turns: u64,
     /// Where the name we hold was heard, while it may still be re-heard (see `NameReheard`).
     name_heard: Option<NameHeard>,
+    spellings: Option<Arc<NameSpellings>>,
 }
 
 /// The name taken from one caller turn, as it was taken.
@@ -278,7 +281,28 @@ impl Receptionist {
             dtmf_digits: String::new(),
             caller_turns: 0,
             name_heard: None,
+            spellings: None,
         })
+    }
+
+    /// Lists of real name spellings, for names the recogniser spelled by ear (see
+    /// [`crate::spellings`]). Without them names are kept as heard.
+    pub fn with_spellings(mut self, spellings: Arc<NameSpellings>) -> Self {
+        self.spellings = Some(spellings);
+        self
+    }
+
+    /// `n` with each part in its usual spelling where it was spelled by ear.
+    fn usual_spelling(&self, mut n: u::PersonName) -> u::PersonName {
+        if let Some(s) = &self.spellings {
+            if let Some(f) = s.usual_first_name(&n.first) {
+                n.first = f;
+            }
+            if let Some(l) = n.last.as_deref().and_then(|l| s.usual_surname(l)) {
+                n.last = Some(l);
+            }
+        }
+        n
     }
 
     /// The greeting (with the recording disclosure): not interruptible.
@@ -459,7 +483,7 @@ impl Receptionist {
                 None
             }
         });
-        if let Some(n) = named {
+        if let Some(n) = named.map(|n| self.usual_spelling(n)) {
             ut.first = Some(n.first);
             ut.last = n.last;
         }
@@ -2162,6 +2186,7 @@ impl Receptionist {
             return;
         }
         let Some(n) = u::extract_name(text, false).or_else(|| if h.bare { u::extract_name(text, true) } else { None }) else { return };
+        let n = self.usual_spelling(n);
         // Less than we have (a first name where we hold first and last) is no correction.
         if n.last.is_none() && h.last.is_some() {
             return;

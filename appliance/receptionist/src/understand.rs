@@ -1221,7 +1221,7 @@ pub fn names_sound_alike(a: &str, b: &str) -> bool {
     fa == fb || (fa.len().min(fb.len()) >= 5 && edit_distance(&fa, &fb) <= 1)
 }
 
-fn fold_name(s: &str) -> String {
+pub(crate) fn fold_name(s: &str) -> String {
     let lower: String = s.to_lowercase().chars().filter(|c| c.is_ascii_alphabetic()).collect();
     let mut t = lower.replace("ph", "f").replace("ch", "k").replace("ck", "k").replace(['c', 'q'], "k").replace('z', "s").replace('y', "i");
     // An "h" after the first letter is mostly silent in how ASR spells names (Thomas/Tomas,
@@ -1238,7 +1238,7 @@ fn fold_name(s: &str) -> String {
     out
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -521,6 +521,38 @@ fn a_reheard_name_that_matches_the_caller_id_record_identifies_the_caller() {
 }
 
 #[test]
+fn a_name_spelled_by_ear_is_kept_in_its_usual_spelling() {
+    use fd_receptionist::spellings::NameSpellings;
+    let lists = std::sync::Arc::new(NameSpellings::new("NATARAJAN\nFISHER\nFISCHER\nPARK\n", "PRIYA\nTOM\nLENA\nLEENA\n"));
+    // Heard at once: the message is taken under the real spelling.
+    let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");
+    c.r = c.r.clone().with_spellings(lists.clone());
+    c.say("Hi, I need to talk to someone about my bill.");
+    let thanks = c.say("Sure, it's Priya Natharajan and I'm calling about a charge from my last visit.");
+    c.say("You can reach me at two one seven, five five five, zero one six four.");
+    assert_eq!(c.tools.messages.len(), 1, "{thanks}");
+    assert_eq!(c.tools.messages[0].1.name, "Priya Natarajan");
+
+    // Re-heard later: the correction takes the real spelling too.
+    let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");
+    c.r = c.r.clone().with_spellings(lists.clone());
+    c.say("Hi, I need to talk to someone about my bill.");
+    c.say("Sure, it's brilliant at Imagine and I'm calling about a charge from my last visit.");
+    let turn = c.r.name_to_rehear().unwrap();
+    c.say("You can reach me at two one seven, five five five, zero one six four.");
+    reheard(&mut c, turn, "Sure, it's Priya Natharajan and I'm calling about a charge from my last visit.");
+    assert_eq!(c.tools.messages[0].1.name, "Priya Natarajan");
+
+    // Real spellings are kept as heard, homophones included.
+    let (mut c, _) = call("anonymous", MON_10);
+    c.r = c.r.clone().with_spellings(lists);
+    c.say("I'd like to book a consultation. My name is Tom Fischer.");
+    c.say("My number is two one seven five five five zero one nine one.");
+    let back = c.say("Tuesday March tenth at nine.");
+    assert!(back.contains("Tom Fischer"), "{back}");
+}
+
+#[test]
 fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     // The caller corrected the name since: the later words win.
     let (mut c, _) = call("anonymous", MON_10);

@@ -1,0 +1,134 @@
+//! The usual spelling of a name the recogniser spelled by ear.
+//!
+//! Whisper writes a name it does not know as it sounds: base heard "Priya Natharajan" for
+//! Natarajan in every G.722 call of the after-hours scenario. Staff then call back a name that
+//! does not exist. With lists of real names (the bundle's optional `surnames` and `first-names`:
+//! US Census 2010 surnames, first names from Tzioumis 2018), a heard name that is on the list is
+//! kept exactly as heard; one that is not takes the spelling of the listed name that sounds the
+//! same (folded alike: ch/k/c, ph/f, z/s, y/i, silent h, doubled letters), the one closest in
+//! letters to what was heard when several do. No listed name sounds the same, or two are equally
+//! close: kept as heard. Homophones that are both real ("Fisher", "Fischer") are never changed: the audio
+//! cannot tell them apart, and a list cannot either.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::understand::{edit_distance, fold_name};
+
+/// Real spellings of surnames and first names (see the module docs).
+#[derive(Debug, Default)]
+pub struct NameSpellings {
+    surnames: Spellings,
+    first: Spellings,
+}
+
+#[derive(Debug, Default)]
+struct Spellings {
+    /// Letters only, lower case ("obrien" for O'Brien: the Census list drops punctuation).
+    known: HashSet<String>,
+    /// Folded sound → the listed spellings with it, lower case.
+    by_sound: HashMap<String, Vec<String>>,
+}
+
+impl Spellings {
+    fn new(list: &str) -> Self {
+        let mut s = Spellings::default();
+        for name in list.lines().map(letters).filter(|n| !n.is_empty()) {
+            if s.known.insert(name.clone()) {
+                s.by_sound.entry(fold_name(&name)).or_default().push(name);
+            }
+        }
+        s
+    }
+
+    fn usual(&self, heard: &str) -> Option<String> {
+        let key = letters(heard);
+        if key.is_empty() || self.known.contains(&key) {
+            return None;
+        }
+        let alike = self.by_sound.get(&fold_name(&key))?;
+        let dist = |n: &String| edit_distance(n, &key);
+        let best = alike.iter().min_by_key(|n| dist(n))?;
+        // Two listed spellings equally close to what was heard: which one is a guess.
+        if alike.iter().filter(|n| dist(n) == dist(best)).count() > 1 {
+            return None;
+        }
+        Some(title_case(best))
+    }
+
+    fn len(&self) -> usize {
+        self.known.len()
+    }
+}
+
+impl NameSpellings {
+    /// From two lists, one name per line (any case; blank lines ignored).
+    pub fn new(surnames: &str, first_names: &str) -> Self {
+        NameSpellings { surnames: Spellings::new(surnames), first: Spellings::new(first_names) }
+    }
+
+    /// The surname as usually spelled, when `heard` is not a listed spelling but sounds like one.
+    pub fn usual_surname(&self, heard: &str) -> Option<String> {
+        self.surnames.usual(heard)
+    }
+
+    /// The first name as usually spelled (as [`Self::usual_surname`]).
+    pub fn usual_first_name(&self, heard: &str) -> Option<String> {
+        self.first.usual(heard)
+    }
+
+    /// How many surnames and first names are listed.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.surnames.len(), self.first.len())
+    }
+}
+
+fn letters(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect()
+}
+
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists() -> NameSpellings {
+        NameSpellings::new("NATARAJAN\nFISHER\nFISCHER\nPARK\nPARRY\nOBRIEN\nGOMES\nGOMEZ\n\n", "LENA\nLEENA\nPRIYA\n")
+    }
+
+    #[test]
+    fn a_name_spelled_by_ear_takes_the_listed_spelling_that_sounds_the_same() {
+        let s = lists();
+        assert_eq!(s.usual_surname("Natharajan").as_deref(), Some("Natarajan"));
+        assert_eq!(s.usual_surname("Nattarajan").as_deref(), Some("Natarajan"));
+    }
+
+    #[test]
+    fn a_listed_name_or_one_that_sounds_like_none_is_kept() {
+        let s = lists();
+        // Listed: kept, whatever the case or punctuation.
+        for heard in ["Fisher", "Fischer", "Park", "Parry", "O'Brien", "natarajan"] {
+            assert_eq!(s.usual_surname(heard), None, "{heard}");
+        }
+        assert_eq!(s.usual_first_name("Leena"), None);
+        // Sounds like no listed name.
+        assert_eq!(s.usual_surname("Blocks"), None);
+        assert_eq!(s.usual_surname(""), None);
+        // A first name is looked up among first names only.
+        assert_eq!(s.usual_first_name("Natharajan"), None);
+    }
+
+    #[test]
+    fn the_closest_of_several_alike_wins_and_a_tie_changes_nothing() {
+        // "Gomhez" sounds like Gomes and Gomez (z and s fold alike) and is closest to Gomez.
+        let s = lists();
+        assert_eq!(s.usual_surname("Gomhez").as_deref(), Some("Gomez"));
+        // "Smyithe" is one letter from both listed spellings.
+        let s = NameSpellings::new("SMYTHE\nSMITHE\n", "");
+        assert_eq!(s.usual_surname("Smyithe"), None);
+        assert_eq!(s.sizes(), (2, 0));
+    }
+}

@@ -40,6 +40,8 @@ pub struct CallDeps {
     pub vad: VadClient,
     /// The slower recogniser that re-hears turns carrying a name, if the bundle has one.
     pub names: Option<AsrClient>,
+    /// Real name spellings from the bundle, if it has them (read once at start).
+    pub spellings: Option<std::sync::Arc<fd_receptionist::spellings::NameSpellings>>,
     pub turn: TurnConfig,
 }
 
@@ -191,6 +193,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
         CallContext { call_id: format!("call-{db_call}"), caller_id, started_at: now() },
         fd_receptionist::Config::default(),
     )?;
+    if let Some(s) = &deps.spellings {
+        policy = policy.with_spellings(s.clone());
+    }
     let mut turn = TurnTaker::new(deps.turn.clone(), Instant::now());
     let mut utter = UtteranceBuffer::default_16k();
     let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;

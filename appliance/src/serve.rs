@@ -206,6 +206,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
         tts: engines.tts(),
         vad: engines.vad(),
         names: engines.names(),
+        spellings: name_spellings(&bundle.model_paths()),
         turn: Default::default(),
     };
 
@@ -312,4 +313,15 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The bundle's lists of real name spellings, when it has both. They only refine how heard names
+/// are spelled, so a list that cannot be read is logged (path only) and the calls go on without.
+fn name_spellings(paths: &fd_models::ModelPaths) -> Option<Arc<fd_receptionist::spellings::NameSpellings>> {
+    let (Some(sur), Some(first)) = (&paths.surnames, &paths.first_names) else { return None };
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| tracing::warn!(path = %p.display(), error = %e, "name spellings not read; names are kept as heard")).ok();
+    let s = fd_receptionist::spellings::NameSpellings::new(&read(sur)?, &read(first)?);
+    let (n_sur, n_first) = s.sizes();
+    tracing::info!(surnames = n_sur, first_names = n_first, "name spellings loaded");
+    Some(Arc::new(s))
 }

@@ -42,6 +42,10 @@ pub enum ModelsError {
     #[error("{path}: {reason}")]
     Asset { path: PathBuf, reason: String },
 
+    // ---- first-column (CSV) converter ----
+    #[error("{path}: {reason}; the first-column converter needs a CSV file with a header row and one non-empty, unquoted value per row in its first column")]
+    FirstColumn { path: PathBuf, reason: String },
+
     // ---- keys ----
     #[error("key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::bundle::{sha256_file, BuildOptions, Bundle, BundleSource};
-use crate::convert::{convert_whisper, CONVERTER_VERSION};
+use crate::convert::{
+    convert_first_column, convert_whisper, CONVERTER_VERSION, FIRST_COLUMN_VERSION,
+};
 use crate::error::{ModelsError, Result};
 use crate::manifest::{Manifest, Role};
 
@@ -116,7 +118,8 @@ impl SourcesFile {
 #[derive(Debug, Clone)]
 pub struct PreparedSources {
     pub sources: Vec<BundleSource>,
-    /// Whether the Whisper model was converted now (false: reused from `<cache>/converted/`).
+    /// Whether any file was converted now (false: every converted file was reused from
+    /// `<cache>/converted/`).
     pub converted_now: bool,
 }
 
@@ -148,9 +151,32 @@ fn cached_file(cache: &Path, sources_path: &Path, f: &SourceFile) -> Result<Path
     Ok(p)
 }
 
-/// Resolve every file with a `role` into a bundle source, converting Whisper (cached under
-/// `<cache>/converted/`, keyed by the input hashes and converter version, so a second set-up does not
-/// reconvert).
+/// A converted file kept under `<cache>/converted/` (its name carries the input hashes and the
+/// converter version): reused when its stamp (`<file>.sha256`) matches its bytes, else made again by
+/// `convert`. Returns whether `convert` ran.
+fn cached_conversion(out_path: &Path, convert: impl FnOnce(&Path) -> Result<()>) -> Result<bool> {
+    if let Some(dir) = out_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ModelsError::io("create directory", dir, e))?;
+    }
+    let mut stamp = out_path.as_os_str().to_owned();
+    stamp.push(".sha256");
+    let stamp = PathBuf::from(stamp);
+    let reusable = match (std::fs::read_to_string(&stamp), out_path.is_file()) {
+        (Ok(want), true) => sha256_file(out_path)?.0 == want.trim(),
+        _ => false,
+    };
+    if reusable {
+        return Ok(false);
+    }
+    convert(out_path)?;
+    let (sha, _) = sha256_file(out_path)?;
+    std::fs::write(&stamp, format!("{sha}\n")).map_err(|e| ModelsError::io("write", &stamp, e))?;
+    Ok(true)
+}
+
+/// Resolve every file with a `role` into a bundle source, converting where the file says so
+/// (`whisper-ct2`, `first-column`; cached under `<cache>/converted/`, keyed by the input hashes and
+/// converter version, so a second set-up does not reconvert).
 pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
     let sf = SourcesFile::load(sources_path)?;
     let all: Vec<(&Package, &SourceFile)> = sf
@@ -229,24 +255,14 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
                     ));
                 }
                 let key = hex::encode(key.finalize());
-                let conv_dir = cache.join("converted");
-                std::fs::create_dir_all(&conv_dir)
-                    .map_err(|e| ModelsError::io("create directory", &conv_dir, e))?;
-                let out_path = conv_dir.join(format!("whisper-{key}.ggml.bin"));
-                let stamp = conv_dir.join(format!("whisper-{key}.ggml.bin.sha256"));
-                let reusable = match (std::fs::read_to_string(&stamp), out_path.is_file()) {
-                    (Ok(want), true) => sha256_file(&out_path)?.0 == want.trim(),
-                    _ => false,
-                };
-                if !reusable {
+                let out_path = cache
+                    .join("converted")
+                    .join(format!("whisper-{key}.ggml.bin"));
+                converted_now |= cached_conversion(&out_path, |out| {
                     let ct2_dir = input.parent().unwrap_or(Path::new("."));
                     let assets_dir = cache.join("files").join(assets_id);
-                    convert_whisper(ct2_dir, &assets_dir, &out_path)?;
-                    let (sha, _) = sha256_file(&out_path)?;
-                    std::fs::write(&stamp, format!("{sha}\n"))
-                        .map_err(|e| ModelsError::io("write", &stamp, e))?;
-                    converted_now = true;
-                }
+                    convert_whisper(ct2_dir, &assets_dir, out).map(|_| ())
+                })?;
                 let mut source = pkgs.join(" + ");
                 for s in asset_pkgs {
                     source.push_str(" + ");
@@ -258,6 +274,27 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
                     .map(|d| format!("{}-ggml", d.to_string_lossy().trim_end_matches("-ct2")))
                     .unwrap_or_else(|| f.id.clone());
                 (out_path, id, source, "ggml-model.bin".to_owned())
+            }
+            Some("first-column") => {
+                // Only the CSV's first column ships (see convert::first_column).
+                let mut key = Sha256::new();
+                key.update(FIRST_COLUMN_VERSION.as_bytes());
+                key.update(b"\ninput ");
+                key.update(f.sha256.as_bytes());
+                let key = hex::encode(key.finalize());
+                let out_path = cache
+                    .join("converted")
+                    .join(format!("first-column-{key}.txt"));
+                converted_now |= cached_conversion(&out_path, |out| {
+                    convert_first_column(&input, out).map(|_| ())
+                })?;
+                let source = format!("{} (converted by {FIRST_COLUMN_VERSION})", pkgs.join(" + "));
+                let txt = Path::new(&f.id).with_extension("txt");
+                let name = txt
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (out_path, txt.to_string_lossy().into_owned(), source, name)
             }
             Some(other) => {
                 return Err(src_err(
@@ -294,8 +331,8 @@ pub struct DefaultBundleOptions {
     pub now: OffsetDateTime,
 }
 
-/// Build the default bundle from the cache into `out_dir`. Returns the manifest and whether Whisper
-/// was converted now (false: reused from the cache).
+/// Build the default bundle from the cache into `out_dir`. Returns the manifest and whether any file
+/// was converted now (false: every converted file reused from the cache).
 pub fn build_default_bundle(
     sources_path: &Path,
     cache: &Path,
@@ -363,6 +400,61 @@ files = [
         .unwrap_err()
         .to_string();
         assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn first_column_files_ship_only_their_first_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let csv = b"name,white,black\r\nSMITH,0.7,0.2\r\nJONES,0.6,0.3\r\n";
+        std::fs::create_dir_all(cache.join("files/s")).unwrap();
+        std::fs::write(cache.join("files/s/names.csv"), csv).unwrap();
+        let sha = hex::encode(Sha256::digest(csv));
+        let sources = dir.path().join("sources.toml");
+        let toml_text = |convert: &str| {
+            format!(
+                "[[package]]\nname = \"s\"\nversion = \"2\"\nlicence = \"CC0\"\nfiles = [\n  \
+                 {{ id = \"s/names.csv\", sha256 = \"{sha}\", role = \"surnames\", \
+                 convert = \"{convert}\", bundle_file = \"names/surnames.txt\" }},\n]\n"
+            )
+        };
+        std::fs::write(&sources, toml_text("first-column")).unwrap();
+        let first = prepare(&sources, &cache).unwrap();
+        assert!(first.converted_now);
+        let [s] = &first.sources[..] else {
+            panic!("{:?}", first.sources)
+        };
+        assert_eq!(s.role, Role::Surnames);
+        assert_eq!(s.file, "names/surnames.txt");
+        assert_eq!(s.id, "s/names.txt");
+        assert_eq!(s.licence, "CC0");
+        assert_eq!(
+            s.source,
+            format!("s==2 (converted by {FIRST_COLUMN_VERSION})")
+        );
+        assert!(s.path.starts_with(cache.join("converted")));
+        assert_eq!(std::fs::read(&s.path).unwrap(), b"SMITH\nJONES\n");
+        // Reused the second time; a damaged cached conversion is made again.
+        assert!(!prepare(&sources, &cache).unwrap().converted_now);
+        std::fs::write(&s.path, b"SMITH,0.7\n").unwrap();
+        let again = prepare(&sources, &cache).unwrap();
+        assert!(again.converted_now);
+        assert_eq!(
+            std::fs::read(&again.sources[0].path).unwrap(),
+            b"SMITH\nJONES\n"
+        );
+        // A table the converter cannot read stops the build, naming the file.
+        let bad = b"name,white\r\n";
+        std::fs::write(cache.join("files/s/names.csv"), bad).unwrap();
+        let sha_bad = hex::encode(Sha256::digest(bad));
+        std::fs::write(&sources, toml_text("first-column").replace(&sha, &sha_bad)).unwrap();
+        let err = prepare(&sources, &cache).unwrap_err();
+        assert!(matches!(err, ModelsError::FirstColumn { .. }), "{err}");
+        assert!(err.to_string().contains("names.csv"), "{err}");
+        // An unknown conversion is named.
+        std::fs::write(&sources, toml_text("second-column").replace(&sha, &sha_bad)).unwrap();
+        let err = prepare(&sources, &cache).unwrap_err().to_string();
+        assert!(err.contains("unknown conversion second-column"), "{err}");
     }
 
     #[test]

@@ -26,7 +26,8 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// A cache with one small file per role and a sources.toml pinning them.
+/// A cache with one small file per required role, a CSV table for the optional `surnames` role
+/// (only its first column ships), and a sources.toml pinning them.
 fn synthetic_cache(root: &Path) -> (String, String) {
     let files: [(&str, &str, &[u8]); 6] = [
         ("asr", "w/ggml.bin", b"ggml"),
@@ -48,6 +49,17 @@ fn synthetic_cache(root: &Path) -> (String, String) {
             sha(body)
         ));
     }
+    let csv: &[u8] = b"name,white,black\r\nSMITH,0.7,0.2\r\nJONES,0.6,0.3\r\n";
+    std::fs::create_dir_all(root.join("cache/files/n")).unwrap();
+    std::fs::write(root.join("cache/files/n/surnames.csv"), csv).unwrap();
+    toml.push_str(&format!(
+        "[[package]]\nname = \"names\"\nversion = \"1.0\"\nkind = \"sdist\"\nsha256 = \"{}\"\n\
+         licence = \"MIT (data public domain)\"\nfiles = [ {{ id = \"n/surnames.csv\", path = \"x\", \
+         sha256 = \"{}\", role = \"surnames\", convert = \"first-column\", \
+         bundle_file = \"names/surnames.txt\" }} ]\n",
+        "0".repeat(64),
+        sha(csv)
+    ));
     let sources = root.join("sources.toml");
     std::fs::write(&sources, toml).unwrap();
     (
@@ -98,8 +110,15 @@ fn keygen_build_verify_pack_install_check() {
         &s("b7.fdbundle"),
     ]);
     assert!(
-        out.contains("version 7") && out.contains("llm/model.gguf"),
+        out.contains("version 7")
+            && out.contains("llm/model.gguf")
+            && out.contains("names/surnames.txt"),
         "{out}"
+    );
+    // The name list's other columns were dropped before hashing and signing.
+    assert_eq!(
+        std::fs::read(root.join("b7/names/surnames.txt")).unwrap(),
+        b"SMITH\nJONES\n"
     );
     assert!(ok(&["verify", &s("b7"), "--trusted-key", &s("vendor.pub")]).starts_with("OK: "));
     assert!(ok(&[
@@ -132,7 +151,10 @@ fn keygen_build_verify_pack_install_check() {
         &s("vendor.pub"),
     ]);
     assert!(
-        out.contains("current version 7") && out.contains("\"tts_config\""),
+        out.contains("current version 7")
+            && out.contains("\"tts_config\"")
+            && out.contains("names/surnames.txt")
+            && out.contains("\"first_names\": null"),
         "{out}"
     );
 

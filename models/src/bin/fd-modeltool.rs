@@ -223,11 +223,11 @@ fn run(cli: Cli) -> Result<(), ModelsError> {
             )?;
             print_manifest(&m);
             say!(
-                "built {} in {:.2} s (whisper {})",
+                "built {} in {:.2} s (converted files {})",
                 out.display(),
                 t.elapsed().as_secs_f64(),
                 if converted {
-                    "converted now"
+                    "made now"
                 } else {
                     "reused from cache"
                 }

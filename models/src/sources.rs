@@ -467,5 +467,18 @@ files = [
             .find(|j| j.file.role.as_deref() == Some("asr-names"))
             .unwrap();
         assert_eq!(names.file.id, "whisper-base-ct2/model.bin");
+        // The name lists: only their first column ships.
+        let files: Vec<&SourceFile> = sf.package.iter().flat_map(|p| &p.files).collect();
+        for (role, bundle_file) in [
+            ("surnames", "names/surnames.txt"),
+            ("first-names", "names/first-names.txt"),
+        ] {
+            let f = files
+                .iter()
+                .find(|f| f.role.as_deref() == Some(role))
+                .unwrap();
+            assert_eq!(f.convert.as_deref(), Some("first-column"), "{role}");
+            assert_eq!(f.bundle_file.as_deref(), Some(bundle_file));
+        }
     }
 }

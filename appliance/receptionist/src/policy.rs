@@ -2211,6 +2211,10 @@ impl Receptionist {
     fn identify_quietly(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools) {
         let Some(p) = self.matching_caller_patient(tools) else { return };
         self.c.patient = Some(p.clone());
+        // Asking when their appointments are: the next reply lists them all.
+        if !matches!(self.flow, Some(Intent::Reschedule) | Some(Intent::Cancel)) {
+            return;
+        }
         let Ok(appts) = tools.upcoming_appointments(&p.id, self.local(now)) else { return };
         if let [a] = self.described(&appts).as_slice() {
             self.c.target = Some(a.clone());

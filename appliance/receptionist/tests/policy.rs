@@ -518,6 +518,16 @@ fn a_reheard_name_that_matches_the_caller_id_record_identifies_the_caller() {
     reheard(&mut c, turn, "Hi, it's Marisa Gomez. I have a consultation on Wednesday at two. Can I move it?");
     let reply = c.say("Could I do Friday morning instead?");
     assert!(reply.contains("date of birth"), "{reply}");
+
+    // Asking when her appointment is: identified the same way, and told (nothing is moved).
+    let (mut c, _) = call("+12175550147", MON_10);
+    let reply = c.say("Hi, it's Salisha Gomez. When is my next appointment?");
+    assert!(reply.contains("date of birth"), "{reply}");
+    let turn = c.r.name_to_rehear().unwrap();
+    reheard(&mut c, turn, "Hi, it's Alicia Gomez. When is my next appointment?");
+    let reply = c.say("November second, nineteen eighty-eight.");
+    assert!(reply.contains("You have a Consultation on Wednesday"), "{reply}");
+    assert!(c.tools.mutations.is_empty(), "{:?}", c.tools.mutations);
 }
 
 #[test]

@@ -69,21 +69,12 @@ pub fn first_column_of(data: &[u8], path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Convert the CSV file `input` into `out` (written whole, then renamed into place). Returns the
+/// Convert the CSV file `input` into `out` (written whole: see `convert::write_whole`). Returns the
 /// number of values written.
 pub fn convert_first_column(input: &Path, out: &Path) -> Result<usize> {
     let data = std::fs::read(input).map_err(|e| ModelsError::io("read", input, e))?;
     let list = first_column_of(&data, input)?;
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = std::path::PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&list)?;
-        f.sync_all()
-    };
-    write().map_err(|e| ModelsError::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, out).map_err(|e| ModelsError::io("rename into place", out, e))?;
+    super::write_whole(out, |w| w.write_all(&list).map_err(|e| ModelsError::io("write", out, e)))?;
     Ok(list.iter().filter(|&&b| b == b'\n').count())
 }
 
@@ -150,7 +141,7 @@ mod tests {
         let out = dir.path().join("t.txt");
         assert_eq!(convert_first_column(&input, &out).unwrap(), 2);
         assert_eq!(std::fs::read(&out).unwrap(), b"AARON\nABBAS\n");
-        assert!(!dir.path().join("t.txt.part").exists());
+        assert!(!dir.path().join("t.txt.partial").exists());
         // A bad input leaves no output behind.
         std::fs::write(&input, b"name,p\n").unwrap();
         let out2 = dir.path().join("t2.txt");

@@ -10,3 +10,30 @@ pub use first_column::{convert_first_column, first_column_of, FIRST_COLUMN_VERSI
 pub use whisper::{
     convert_whisper, convert_whisper_to_writer, WhisperAssets, WhisperHparams, CONVERTER_VERSION,
 };
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ModelsError, Result};
+
+/// Writes a converted file whole: `write` fills `<out>.partial`, which is then synced and renamed
+/// to `out`, so a crash never leaves a half-written file under the final name. On a failure the
+/// partial file is removed.
+pub(crate) fn write_whole<T>(out: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<T>) -> Result<T> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    let f = File::create(&tmp).map_err(|e| ModelsError::io("create", &tmp, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let res = write(&mut w).and_then(|ok| {
+        let f = w.into_inner().map_err(|e| ModelsError::io("write", &tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| ModelsError::io("sync", &tmp, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| ModelsError::io("rename into place", out, e))?;
+        Ok(ok)
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}

@@ -6,7 +6,7 @@
 //! model.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -543,34 +543,9 @@ pub fn convert_whisper(
     let model_path = ct2_dir.join("model.bin");
     let f = File::open(&model_path).map_err(|e| ModelsError::io("open", &model_path, e))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
-    let tmp = partial_path(out);
-    let of = File::create(&tmp).map_err(|e| ModelsError::io("create", &tmp, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, of);
-    let res = convert_whisper_to_writer(
-        &mut r,
-        &model_path,
-        &WhisperAssets::new(assets_dir),
-        &mut w,
-        out,
-    );
-    let res = res.and_then(|ok| {
-        let f = w
-            .into_inner()
-            .map_err(|e| ModelsError::io("write", &tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| ModelsError::io("sync", &tmp, e))?;
-        std::fs::rename(&tmp, out).map_err(|e| ModelsError::io("rename into place", out, e))?;
-        Ok(ok)
-    });
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
-}
-
-fn partial_path(out: &Path) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
+    super::write_whole(out, |w| {
+        convert_whisper_to_writer(&mut r, &model_path, &WhisperAssets::new(assets_dir), w, out)
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! close: kept as heard. Homophones that are both real ("Fisher", "Fischer") are never changed: the audio
 //! cannot tell them apart, and a list cannot either.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::understand::{edit_distance, fold_name};
 
@@ -23,9 +23,9 @@ pub struct NameSpellings {
 
 #[derive(Debug, Default)]
 struct Spellings {
-    /// Letters only, lower case ("obrien" for O'Brien: the Census list drops punctuation).
-    known: HashSet<String>,
-    /// Folded sound → the listed spellings with it, lower case.
+    /// Folded sound → the listed spellings with it, letters only, lower case ("obrien" for
+    /// O'Brien: the Census list drops punctuation). A name is listed when it is in its sound's
+    /// group.
     by_sound: HashMap<String, Vec<String>>,
 }
 
@@ -34,8 +34,9 @@ impl Spellings {
         let mut s = Spellings::default();
         // A line with a space is no name: the Census tables end in "ALL OTHER NAMES".
         for name in list.lines().map(str::trim).filter(|l| !l.contains(char::is_whitespace)).map(letters).filter(|n| !n.is_empty()) {
-            if s.known.insert(name.clone()) {
-                s.by_sound.entry(fold_name(&name)).or_default().push(name);
+            let alike = s.by_sound.entry(fold_name(&name)).or_default();
+            if !alike.contains(&name) {
+                alike.push(name);
             }
         }
         s
@@ -43,10 +44,10 @@ impl Spellings {
 
     fn usual(&self, heard: &str) -> Option<String> {
         let key = letters(heard);
-        if key.is_empty() || self.known.contains(&key) {
+        let alike = self.by_sound.get(&fold_name(&key))?;
+        if alike.contains(&key) {
             return None;
         }
-        let alike = self.by_sound.get(&fold_name(&key))?;
         let dist = |n: &String| edit_distance(n, &key);
         let best = alike.iter().min_by_key(|n| dist(n))?;
         // Two listed spellings equally close to what was heard: which one is a guess.
@@ -57,7 +58,7 @@ impl Spellings {
     }
 
     fn len(&self) -> usize {
-        self.known.len()
+        self.by_sound.values().map(Vec::len).sum()
     }
 }
 

@@ -676,8 +676,9 @@ struct RecognizerPrompts {
     phone: String,
     dob: String,
     when: String,
-    /// "at 8" … "at 4": for a turn whose time was begun but not made out.
-    clock: Vec<String>,
+    /// "at 8" … "at 4": for a turn whose time was begun but not made out (shared by every
+    /// transcription of the call; copied only into a decoding that uses it).
+    clock: std::sync::Arc<[String]>,
 }
 
 impl RecognizerPrompts {
@@ -688,7 +689,7 @@ impl RecognizerPrompts {
             phone: recognizer_prompt(facts, Expecting::PhoneNumber),
             dob: recognizer_prompt(facts, Expecting::DateOfBirth),
             when: recognizer_prompt(facts, Expecting::DayOrTime),
-            clock: fd_receptionist::clock_phrases(facts),
+            clock: fd_receptionist::clock_phrases(facts).into(),
         }
     }
 
@@ -724,7 +725,7 @@ struct Decoding {
     /// What a pick among offered times is likely to contain; empty unless the caller is picking.
     offers: Vec<String>,
     /// The practice's hours, for a day named with a time begun but not made out.
-    clock: Vec<String>,
+    clock: std::sync::Arc<[String]>,
 }
 
 /// Transcribes a turn that carried a name again, with the names recogniser, in the background
@@ -782,7 +783,7 @@ fn spawn_transcriber(
             // call; base heard "at ION"), and the caller was offered three times they had not
             // asked for. Favouring "at 8" … "at 4" gave "Tuesday March 10 at 9."; the same hints
             // left every time that had been heard right as it was (scripted-caller lines, 16 kHz).
-            opts.bias = clock;
+            opts.bias = clock.to_vec();
             if let Some(hinted) = transcribe_or_busy(&asr, &audio, &opts, wait).await {
                 if hinted_time_fits(&text, &hinted) {
                     text = hinted;

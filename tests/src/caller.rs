@@ -25,6 +25,9 @@ const CAPTURE_LINGER: Duration = Duration::from_millis(600);
 const CAPTURE_DELAY_US: i64 = 500_000;
 /// Silence after each line's speech, covering the switch back to the idle source.
 const LINE_PAD_SECS: u32 = 10;
+/// Played past a clip's last sample before the idle source is switched back in: baresip
+/// starts a new source on its next audio frame, up to a few ptimes after the command.
+const TAIL_MARGIN_US: i64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct CallerConfig {
@@ -204,14 +207,18 @@ impl ScriptedCaller {
         }
         let clip = Wav::read(speech_wav)?;
         let end = clip.voiced_extent(self.cfg.voice.threshold_rms).map(|(_, e)| e).unwrap_or(0.0);
-        // Short padding keeps the cache small; the idle silence is switched back in as
-        // soon as the speech is out (aufile would end the call at end of file).
+        // Short padding keeps the cache small; the idle silence is switched back in once
+        // the whole clip is out (aufile would end the call at end of file).
         let padded = self.speech.padded(speech_wav, LINE_PAD_SECS)?;
         self.line_no += 1;
         let started_us = now_us();
         self.ctrl.command("ausrc", &format!("aufile,{}", padded.display()), Duration::from_secs(5))?;
         let speech_end_us = started_us + (end * 1e6) as i64;
-        sleep_until_us(speech_end_us);
+        // Not at the voiced end: the quiet tail under the threshold (the release of a final
+        // "k", a trailing "s") is still speech, and cutting it made the recogniser hear
+        // "Lena Park" as "Lena Parry". The clip's own trailing silence plus the source
+        // switch's latency is covered by the margin and the padding.
+        sleep_until_us(started_us + (clip.duration_secs() * 1e6) as i64 + TAIL_MARGIN_US);
         self.ctrl.command("ausrc", &format!("aufile,{}", self.silence.display()), Duration::from_secs(5))?;
         self.mark_us = speech_end_us;
         let line = SaidLine { text: text.to_string(), started_us, speech_end_us, wav: speech_wav.to_path_buf() };

@@ -721,8 +721,12 @@ impl Receptionist {
                     || ut.name_part.is_some();
                 let kind_change = ut.kind.is_some() && ut.kind != self.c.kind && self.flow == Some(Intent::Book);
                 if ut.has_schedule_info() || phone_change || name_change || kind_change {
-                    // A correction: apply it and read back again. Never commit on this turn.
-                    self.c.chosen = None;
+                    // A correction: apply it and read back again. Never commit on this turn. A new
+                    // name or number keeps the slot read back ("the Monday after" was picked from
+                    // offers for a closed Friday: searching again would offer the Friday again).
+                    if ut.has_schedule_info() || kind_change {
+                        self.c.chosen = None;
+                    }
                     self.merge(ut);
                     self.advance(now, tools, t);
                     return true;

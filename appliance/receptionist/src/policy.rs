@@ -292,7 +292,8 @@ impl Receptionist {
         self
     }
 
-    /// `n` with each part in its usual spelling where it was spelled by ear.
+    /// `n` with each part in its usual spelling: where it was spelled by ear, or is the rare
+    /// spelling of a common name that sounds the same.
     fn usual_spelling(&self, mut n: u::PersonName) -> u::PersonName {
         if let Some(s) = &self.spellings {
             if let Some(f) = s.usual_first_name(&n.first) {
@@ -1907,11 +1908,18 @@ impl Receptionist {
         let ps = tools.find_patient_by_phone(&phone).ok()?;
         // The phone already narrows it to a household; the name only has to pick the member, and
         // ASR spells names by ear ("Robert Ken" for Robert Chen). The record's spelling wins.
+        // A record spelled the rare way ("Leena Parke") is compared as the heard name was
+        // respelled ("Lena Park"), as well as as it stands.
+        let usual = |p: &PatientRef| self.usual_spelling(u::PersonName { first: p.first.clone(), last: Some(p.last.clone()) });
+        let same = |p: &PatientRef, alike: fn(&str, &str) -> bool| {
+            let r = usual(p);
+            (alike(&p.first, &f) || alike(&r.first, &f)) && (alike(&p.last, &l) || r.last.as_deref().is_some_and(|rl| alike(rl, &l)))
+        };
         let p = ps
             .iter()
-            .find(|p| p.first.eq_ignore_ascii_case(&f) && p.last.eq_ignore_ascii_case(&l))
+            .find(|p| same(p, |a, b| a.eq_ignore_ascii_case(b)))
             .or_else(|| {
-                let close: Vec<&PatientRef> = ps.iter().filter(|p| u::names_sound_alike(&p.first, &f) && u::names_sound_alike(&p.last, &l)).collect();
+                let close: Vec<&PatientRef> = ps.iter().filter(|p| same(p, u::names_sound_alike)).collect();
                 (close.len() == 1).then(|| close[0])
             })
             .or_else(|| {

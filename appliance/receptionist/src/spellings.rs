@@ -4,11 +4,19 @@
 //! Natarajan in every G.722 call of the after-hours scenario. Staff then call back a name that
 //! does not exist. With lists of real names (the bundle's optional `surnames` and `first-names`:
 //! US Census 2010 surnames, first names from Tzioumis 2018), a heard name that is on the list is
-//! kept exactly as heard; one that is not takes the spelling of the listed name that sounds the
-//! same (folded alike: ch/k/c, ph/f, z/s, y/i, silent h, doubled letters), the one closest in
-//! letters to what was heard when several do. No listed name sounds the same, or two are equally
-//! close: kept as heard. Homophones that are both real ("Fisher", "Fischer") are never changed: the audio
-//! cannot tell them apart, and a list cannot either.
+//! kept as heard; one that is not takes the spelling of the listed name that sounds the same
+//! (folded alike: ch/k/c, ph/f, z/s, y/i, silent h, doubled letters), the one closest in letters
+//! to what was heard when several do. No listed name sounds the same, or two are equally close:
+//! kept as heard.
+//!
+//! Real names can also sound exactly alike: the recogniser heard Lena Park as "Leena Parke".
+//! Its choice between such spellings is a guess, so the much more common one is the better bet.
+//! The optional homophone tables (`surname-homophones`, `first-name-homophones`, made at bundle
+//! build from the 1990 Census lists: same espeak-ng pronunciation, the common spelling at least
+//! ten times as frequent, female and male first names kept apart) map the rare spelling to the
+//! common one. Fisher and Fischer are not in it: Fisher is under four times as common, too close
+//! to override what was heard. The read-back cannot catch this (both sound the same), but a
+//! caller who spells the name ("F I S C H E R") always wins (a correction or spelling is never respelled).
 
 use std::collections::HashMap;
 
@@ -27,6 +35,8 @@ struct Spellings {
     /// O'Brien: the Census list drops punctuation). A name is listed when it is in its sound's
     /// group.
     by_sound: HashMap<String, Vec<String>>,
+    /// A rare spelling → the common one that sounds exactly the same (letters only, lower case).
+    homophones: HashMap<String, String>,
 }
 
 impl Spellings {
@@ -42,19 +52,38 @@ impl Spellings {
         s
     }
 
+    /// `RARE<TAB>COMMON` lines, as the bundle's homophone tables hold them.
+    fn add_homophones(&mut self, table: &str) {
+        for (rare, common) in table.lines().filter_map(|l| l.split_once('\t')) {
+            let (rare, common) = (letters(rare), letters(common));
+            if !rare.is_empty() && !common.is_empty() && rare != common {
+                self.homophones.insert(rare, common);
+            }
+        }
+    }
+
     fn usual(&self, heard: &str) -> Option<String> {
         let key = letters(heard);
-        let alike = self.by_sound.get(&fold_name(&key))?;
-        if alike.contains(&key) {
-            return None;
+        let spelled = self.listed_spelling(&key).unwrap_or_else(|| key.clone());
+        // One step only: the tables map to the most common spelling, which maps nowhere.
+        let usual = self.homophones.get(&spelled).cloned().unwrap_or(spelled);
+        (usual != key).then(|| title_case(&usual))
+    }
+
+    /// The listed spelling that sounds like `key` (`key` itself when listed); None when no
+    /// listed name sounds the same or two are equally close.
+    fn listed_spelling(&self, key: &str) -> Option<String> {
+        let alike = self.by_sound.get(&fold_name(key))?;
+        if alike.iter().any(|n| n == key) {
+            return Some(key.to_string());
         }
-        let dist = |n: &String| edit_distance(n, &key);
+        let dist = |n: &String| edit_distance(n, key);
         let best = alike.iter().min_by_key(|n| dist(n))?;
         // Two listed spellings equally close to what was heard: which one is a guess.
         if alike.iter().filter(|n| dist(n) == dist(best)).count() > 1 {
             return None;
         }
-        Some(title_case(best))
+        Some(best.clone())
     }
 
     fn len(&self) -> usize {
@@ -68,7 +97,15 @@ impl NameSpellings {
         NameSpellings { surnames: Spellings::new(surnames), first: Spellings::new(first_names) }
     }
 
-    /// The surname as usually spelled, when `heard` is not a listed spelling but sounds like one.
+    /// With the homophone tables (`RARE<TAB>COMMON` lines; see the module docs).
+    pub fn with_homophones(mut self, surnames: &str, first_names: &str) -> Self {
+        self.surnames.add_homophones(surnames);
+        self.first.add_homophones(first_names);
+        self
+    }
+
+    /// The surname as usually spelled, when `heard` is not a listed spelling but sounds like one,
+    /// or is the rare spelling of a common homophone.
     pub fn usual_surname(&self, heard: &str) -> Option<String> {
         self.surnames.usual(heard)
     }
@@ -81,6 +118,11 @@ impl NameSpellings {
     /// How many surnames and first names are listed.
     pub fn sizes(&self) -> (usize, usize) {
         (self.surnames.len(), self.first.len())
+    }
+
+    /// How many rare spellings of surnames and first names have a common homophone.
+    pub fn homophone_sizes(&self) -> (usize, usize) {
+        (self.surnames.homophones.len(), self.first.homophones.len())
     }
 }
 
@@ -123,6 +165,25 @@ mod tests {
         assert_eq!(s.sizes(), (8, 3));
         // A first name is looked up among first names only.
         assert_eq!(s.usual_first_name("Natharajan"), None);
+    }
+
+    #[test]
+    fn a_rare_spelling_of_a_common_homophone_takes_the_common_one() {
+        let s = NameSpellings::new("PARK\nPARKE\nFISHER\nFISCHER\nNATARAJAN\n", "LENA\nLEENA\nLEENAH\nBOBBI\n")
+            .with_homophones("PARKE\tPARK\n\nbad line\n", "LEENA\tLENA\n");
+        assert_eq!(s.usual_surname("Parke").as_deref(), Some("Park"));
+        assert_eq!(s.usual_first_name("Leena").as_deref(), Some("Lena"));
+        // Not in the tables: kept (Fisher is not common enough to override Fischer).
+        assert_eq!(s.usual_surname("Fischer"), None);
+        assert_eq!(s.usual_surname("Park"), None);
+        assert_eq!(s.usual_first_name("Bobbi"), None);
+        // Spelled by ear ("Parrke" is listed nowhere, sounds like Parke), then its common homophone.
+        assert_eq!(s.usual_surname("Parrke").as_deref(), Some("Park"));
+        assert_eq!(s.homophone_sizes(), (1, 1));
+        // Without the name lists the tables still apply to what was heard.
+        let t = NameSpellings::new("", "").with_homophones("PARKE\tPARK\n", "");
+        assert_eq!(t.usual_surname("parke").as_deref(), Some("Park"));
+        assert_eq!(t.usual_surname("Natharajan"), None);
     }
 
     #[test]

@@ -563,6 +563,41 @@ fn a_name_spelled_by_ear_is_kept_in_its_usual_spelling() {
 }
 
 #[test]
+fn a_rare_spelling_of_a_common_homophone_is_saved_the_common_way() {
+    use fd_receptionist::spellings::NameSpellings;
+    let lists = std::sync::Arc::new(
+        NameSpellings::new("PARK\nPARKE\nFISHER\nFISCHER\n", "LENA\nLEENA\n").with_homophones("PARKE\tPARK\n", "LEENA\tLENA\n"),
+    );
+    // The closed-day scenario as tiny.en heard it over a G.722 call.
+    let (mut c, _) = call("+12175550168", MON_10);
+    c.r = c.r.clone().with_spellings(lists.clone());
+    c.say("Can I come in on Friday the 13th for a consultation? I'm Leena Parke.");
+    let back = c.say("Oh, then the Monday after, at 10.");
+    assert!(back.contains("Lena Park") && back.contains("Shall I book it?"), "{back}");
+    c.say("Yes.");
+    assert_eq!(c.bookings(), 1);
+    assert!(c.tools.patients.iter().any(|p| p.first == "Lena" && p.last == "Park"), "{:?}", c.tools.patients);
+
+    // A caller who spells the name keeps it.
+    let (mut c, _) = call("+12175550168", MON_10);
+    c.r = c.r.clone().with_spellings(lists.clone());
+    c.say("Can I come in on Friday the 13th for a consultation? I'm Leena Parke.");
+    c.say("Oh, then the Monday after, at 10.");
+    let back = c.say("No, my last name is Parke, P-A-R-K-E.");
+    assert!(back.contains("Lena Parke"), "{back}");
+
+    // A patient on record under the rare spelling is still recognised by caller id.
+    let (mut c, _) = call("+12175550199", MON_10);
+    c.r = c.r.clone().with_spellings(lists);
+    let pid = c.tools.add_patient("Leena", "Parke", Some("+12175550199"), None);
+    let aid = c.tools.add_appointment(&pid, "Consultation", parse_local("2026-03-05T14:00:00"));
+    let reply = c.say("Hi, this is Leena Parke, I need to cancel my appointment on Thursday.");
+    assert!(reply.contains("Thursday, March 5th at 2 PM") && !reply.contains("date of birth"), "{reply}");
+    c.say("Yes, please cancel it.");
+    assert!(c.tools.appointments.iter().any(|a| a.id == aid && a.cancelled), "{:?}", c.tools.mutations);
+}
+
+#[test]
 fn a_reheard_name_never_overrides_the_caller_the_records_or_a_booking() {
     // The caller corrected the name since: the later words win.
     let (mut c, _) = call("anonymous", MON_10);

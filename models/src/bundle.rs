@@ -544,6 +544,8 @@ impl InstalledBundle {
             asr_names: self.optional_path_of(Role::AsrNames),
             surnames: self.optional_path_of(Role::Surnames),
             first_names: self.optional_path_of(Role::FirstNames),
+            surname_homophones: self.optional_path_of(Role::SurnameHomophones),
+            first_name_homophones: self.optional_path_of(Role::FirstNameHomophones),
         }
     }
 }

@@ -39,6 +39,15 @@ pub struct ModelPaths {
     /// Real first-name spellings, one per line (role `first-names`), if the bundle has them.
     #[serde(default)]
     pub first_names: Option<PathBuf>,
+    /// Surname homophones (role `surname-homophones`), if the bundle has them: UTF-8 lines
+    /// `RARE<TAB>COMMON` (both upper case as in the Census lists, sorted by RARE, each RARE once),
+    /// a rare spelling and the far more common spelling that sounds the same.
+    #[serde(default)]
+    pub surname_homophones: Option<PathBuf>,
+    /// First-name homophones (role `first-name-homophones`), if the bundle has them: the same
+    /// format as `surname_homophones`; female and male names are never mapped to each other.
+    #[serde(default)]
+    pub first_name_homophones: Option<PathBuf>,
 }
 
 // ---- model supply chain ----
@@ -60,17 +69,21 @@ mod tests {
     #[test]
     fn model_paths_without_optional_roles_still_parse() {
         // The serialized form written before the optional roles (`asr-names`, `surnames`,
-        // `first-names`) existed.
+        // `first-names`, `surname-homophones`, `first-name-homophones`) existed.
         let old = r#"{"asr":"/b/asr/a.bin","llm":"/b/l.gguf","tts_model":"/b/t.onnx",
             "tts_config":"/b/t.onnx.json","vad":"/b/v.onnx","onnxruntime":"/b/o.so"}"#;
         let p: ModelPaths = serde_json::from_str(old).unwrap();
         assert_eq!(p.asr_names, None);
         assert_eq!(p.surnames, None);
         assert_eq!(p.first_names, None);
+        assert_eq!(p.surname_homophones, None);
+        assert_eq!(p.first_name_homophones, None);
         let with = ModelPaths {
             asr_names: Some("/b/asr-names/ggml-base.bin".into()),
             surnames: Some("/b/names/surnames.txt".into()),
             first_names: Some("/b/names/first-names.txt".into()),
+            surname_homophones: Some("/b/names/surname-homophones.txt".into()),
+            first_name_homophones: Some("/b/names/first-name-homophones.txt".into()),
             ..p
         };
         let back: ModelPaths =

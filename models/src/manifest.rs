@@ -28,6 +28,11 @@ pub enum Role {
     /// Real first-name spellings, one per line (optional): how a heard first name is usually
     /// spelled.
     FirstNames,
+    /// Surname homophones, `RARE<TAB>COMMON` per line (optional): a rare spelling and the far more
+    /// common spelling that sounds the same.
+    SurnameHomophones,
+    /// First-name homophones, `RARE<TAB>COMMON` per line (optional), like `SurnameHomophones`.
+    FirstNameHomophones,
 }
 
 impl Role {
@@ -43,7 +48,13 @@ impl Role {
 
     /// Roles a bundle may carry, at most one file each; a bundle without them is complete (older
     /// bundles have none).
-    pub const OPTIONAL: [Role; 3] = [Role::AsrNames, Role::Surnames, Role::FirstNames];
+    pub const OPTIONAL: [Role; 5] = [
+        Role::AsrNames,
+        Role::Surnames,
+        Role::FirstNames,
+        Role::SurnameHomophones,
+        Role::FirstNameHomophones,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,6 +67,8 @@ impl Role {
             Role::AsrNames => "asr-names",
             Role::Surnames => "surnames",
             Role::FirstNames => "first-names",
+            Role::SurnameHomophones => "surname-homophones",
+            Role::FirstNameHomophones => "first-name-homophones",
         }
     }
 
@@ -254,6 +267,15 @@ mod tests {
         assert_eq!(Role::parse("surnames"), Some(Role::Surnames));
         assert_eq!(Role::parse("first-names"), Some(Role::FirstNames));
         assert_eq!(Role::parse("first_names"), None);
+        assert_eq!(
+            Role::parse("surname-homophones"),
+            Some(Role::SurnameHomophones)
+        );
+        assert_eq!(
+            Role::parse("first-name-homophones"),
+            Some(Role::FirstNameHomophones)
+        );
+        assert_eq!(Role::parse("first_name_homophones"), None);
     }
 
     #[test]
@@ -281,12 +303,16 @@ mod tests {
 
     #[test]
     fn optional_name_list_roles() {
-        // A bundle with any of the optional roles, all of them, or none: valid.
+        // A bundle with any one of the optional name roles (lists and homophone tables), all of
+        // them, or none: valid.
         let lists = [
             entry(Role::Surnames, "names/surnames.txt"),
             entry(Role::FirstNames, "names/first-names.txt"),
+            entry(Role::SurnameHomophones, "names/surname-homophones.txt"),
+            entry(Role::FirstNameHomophones, "names/first-name-homophones.txt"),
         ];
-        for extra in [&lists[..1], &lists[1..], &lists[..]] {
+        let singles = (0..lists.len()).map(|i| &lists[i..=i]);
+        for extra in singles.chain([&lists[..]]) {
             let mut m = required();
             m.extend(extra.iter().cloned());
             manifest(m.clone()).validate().unwrap();
@@ -297,6 +323,8 @@ mod tests {
         for (role, name) in [
             (Role::Surnames, "surnames"),
             (Role::FirstNames, "first-names"),
+            (Role::SurnameHomophones, "surname-homophones"),
+            (Role::FirstNameHomophones, "first-name-homophones"),
         ] {
             let mut twice = required();
             twice.extend(lists.iter().cloned());
@@ -316,8 +344,14 @@ mod tests {
         ));
         // Serialized under their manifest names.
         let json = String::from_utf8(manifest(lists.to_vec()).to_bytes()).unwrap();
-        assert!(json.contains("\"role\": \"surnames\""), "{json}");
-        assert!(json.contains("\"role\": \"first-names\""), "{json}");
+        for name in [
+            "surnames",
+            "first-names",
+            "surname-homophones",
+            "first-name-homophones",
+        ] {
+            assert!(json.contains(&format!("\"role\": \"{name}\"")), "{json}");
+        }
     }
 
     #[test]

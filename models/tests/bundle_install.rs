@@ -119,10 +119,13 @@ fn happy_path_install_then_update_then_rollback() {
     assert!(paths.asr.is_absolute());
     assert_eq!(std::fs::read(&paths.llm).unwrap(), b"GGUF language model");
     assert_eq!(std::fs::read(&paths.tts_config).unwrap(), FILES[3].1);
-    // No file for the optional roles (asr-names, surnames, first-names): complete all the same.
+    // No file for the optional roles (asr-names, the name lists, the homophone tables): complete
+    // all the same.
     assert_eq!(paths.asr_names, None);
     assert_eq!(paths.surnames, None);
     assert_eq!(paths.first_names, None);
+    assert_eq!(paths.surname_homophones, None);
+    assert_eq!(paths.first_name_homophones, None);
     b.verify_files().unwrap();
 
     // Same version again: a no-op.
@@ -393,45 +396,80 @@ fn optional_name_lists_install_and_are_handed_over() {
     let env = Env::new();
     std::fs::write(env.path("src/surnames.txt"), "SMITH\nJOHNSON\n").unwrap();
     std::fs::write(env.path("src/first-names.txt"), "AARON\nABBAS\n").unwrap();
-    let mut sources = env.sources(&Role::REQUIRED);
-    for (role, name) in [
+    std::fs::write(env.path("src/surname-homophones.txt"), "PARKE\tPARK\n").unwrap();
+    std::fs::write(env.path("src/first-name-homophones.txt"), "LEENA\tLENA\n").unwrap();
+    let lists = [
         (Role::Surnames, "surnames.txt"),
         (Role::FirstNames, "first-names.txt"),
-    ] {
-        sources.push(BundleSource {
-            id: format!("test/{name}"),
-            role,
-            path: env.path("src").join(name),
-            file: format!("names/{name}"),
-            licence: "CC0".into(),
-            source: "test==1".into(),
-        });
+    ];
+    let tables = [
+        (Role::SurnameHomophones, "surname-homophones.txt"),
+        (Role::FirstNameHomophones, "first-name-homophones.txt"),
+    ];
+    // The lists without the homophone tables (a bundle built before they existed), then with them.
+    for (version, with_tables) in [(1, false), (2, true)] {
+        let mut sources = env.sources(&Role::REQUIRED);
+        let extra = if with_tables { &tables[..] } else { &[] };
+        for &(role, name) in lists.iter().chain(extra) {
+            sources.push(BundleSource {
+                id: format!("test/{name}"),
+                role,
+                path: env.path("src").join(name),
+                file: format!("names/{name}"),
+                licence: "CC0".into(),
+                source: "test==1".into(),
+            });
+        }
+        let opts = BuildOptions {
+            name: "t".into(),
+            bundle_version: version,
+            created: CREATED,
+            expires: EXPIRES,
+        };
+        let out = env.path(&format!("with-names-{version}"));
+        let m = Bundle::build(&out, &sources, &opts, &vendor_key()).unwrap();
+        assert_eq!(m.models.len(), if with_tables { 10 } else { 8 });
+        let b = install(&out, &env.models(), &trusted(), NOW).unwrap();
+        b.verify_files().unwrap();
+        let paths = b.model_paths();
+        assert_eq!(paths.asr_names, None);
+        let surnames = paths.surnames.unwrap();
+        assert!(surnames.is_absolute() && surnames.ends_with("names/surnames.txt"));
+        assert_eq!(std::fs::read(&surnames).unwrap(), b"SMITH\nJOHNSON\n");
+        let first = paths.first_names.unwrap();
+        assert!(first.ends_with("names/first-names.txt"));
+        assert_eq!(std::fs::read(&first).unwrap(), b"AARON\nABBAS\n");
+        if !with_tables {
+            assert_eq!(paths.surname_homophones, None);
+            assert_eq!(paths.first_name_homophones, None);
+            continue;
+        }
+        let sur_h = paths.surname_homophones.unwrap();
+        assert!(sur_h.is_absolute() && sur_h.ends_with("names/surname-homophones.txt"));
+        assert_eq!(std::fs::read(&sur_h).unwrap(), b"PARKE\tPARK\n");
+        let first_h = paths.first_name_homophones.unwrap();
+        assert!(first_h.ends_with("names/first-name-homophones.txt"));
+        assert_eq!(std::fs::read(&first_h).unwrap(), b"LEENA\tLENA\n");
+        // A name list or homophone table changed in place (same size) is caught like any model
+        // file.
+        for (path, changed, file) in [
+            (&first, &b"AARON\nEVILS\n"[..], "names/first-names.txt"),
+            (
+                &first_h,
+                &b"LEENA\tEVIL\n"[..],
+                "names/first-name-homophones.txt",
+            ),
+        ] {
+            let good = std::fs::read(path).unwrap();
+            std::fs::write(path, changed).unwrap();
+            assert!(matches!(
+                b.verify_files(),
+                Err(ModelsError::HashMismatch { file: f, .. }) if f == file
+            ));
+            std::fs::write(path, good).unwrap();
+        }
+        b.verify_files().unwrap();
     }
-    let opts = BuildOptions {
-        name: "t".into(),
-        bundle_version: 1,
-        created: CREATED,
-        expires: EXPIRES,
-    };
-    let out = env.path("with-names");
-    let m = Bundle::build(&out, &sources, &opts, &vendor_key()).unwrap();
-    assert_eq!(m.models.len(), 8);
-    let b = install(&out, &env.models(), &trusted(), NOW).unwrap();
-    b.verify_files().unwrap();
-    let paths = b.model_paths();
-    assert_eq!(paths.asr_names, None);
-    let surnames = paths.surnames.unwrap();
-    assert!(surnames.is_absolute() && surnames.ends_with("names/surnames.txt"));
-    assert_eq!(std::fs::read(&surnames).unwrap(), b"SMITH\nJOHNSON\n");
-    let first = paths.first_names.unwrap();
-    assert!(first.ends_with("names/first-names.txt"));
-    assert_eq!(std::fs::read(&first).unwrap(), b"AARON\nABBAS\n");
-    // A name list changed in place (same size) is caught like any model file.
-    std::fs::write(&first, b"AARON\nEVILS\n").unwrap();
-    assert!(matches!(
-        b.verify_files(),
-        Err(ModelsError::HashMismatch { file, .. }) if file == "names/first-names.txt"
-    ));
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub fn model_paths() -> fd_models::ModelPaths {
         asr_names: None,
         surnames: None,
         first_names: None,
+        surname_homophones: None,
+        first_name_homophones: None,
     }
 }
 

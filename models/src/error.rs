@@ -46,6 +46,18 @@ pub enum ModelsError {
     #[error("{path}: {reason}; the first-column converter needs a CSV file with a header row and one non-empty, unquoted value per row in its first column")]
     FirstColumn { path: PathBuf, reason: String },
 
+    // ---- homophones converter (name lists → homophone table, via the espeak-ng program) ----
+    #[error("{path}: {reason}; the homophones converter needs a Census name list: one `NAME FREQUENCY CUMULATIVE RANK` row per line")]
+    Homophones { path: PathBuf, reason: String },
+    #[error("cannot run {program} ({source}): building the name homophone tables phonemizes the names with espeak-ng; install it (`apt-get install espeak-ng`) and build again")]
+    EspeakMissing {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("espeak-ng {reason}; building the name homophone tables needs a working `espeak-ng -q -x -v en-us` (`apt-get install espeak-ng` installs it with its voices)")]
+    Espeak { reason: String },
+
     // ---- keys ----
     #[error("key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },

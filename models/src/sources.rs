@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 use crate::bundle::{sha256_file, BuildOptions, Bundle, BundleSource};
 use crate::convert::{
-    convert_first_column, convert_whisper, CONVERTER_VERSION, FIRST_COLUMN_VERSION,
+    convert_first_column, convert_homophones, convert_whisper, espeak_version, CONVERTER_VERSION,
+    FIRST_COLUMN_VERSION, HOMOPHONES_VERSION,
 };
 use crate::error::{ModelsError, Result};
 use crate::manifest::{Manifest, Role};
@@ -43,6 +44,10 @@ pub struct SourceFile {
     pub assets: Option<String>,
     #[serde(default)]
     pub bundle_file: Option<String>,
+    /// Ids of further files of the same package that the conversion reads after this one (only
+    /// `homophones` takes any).
+    #[serde(default)]
+    pub extra_inputs: Vec<String>,
 }
 
 /// A `[[joined]]` entry: the cached file `file.id` is the concatenation, in order, of the cached
@@ -72,7 +77,8 @@ impl SourcesFile {
         Ok(sf)
     }
 
-    /// Ids are unique, and every joined file is made of at least two package files.
+    /// Ids are unique, every joined file is made of at least two package files, and a file's extra
+    /// inputs are other files of its own package.
     fn check(&self, path: &Path) -> Result<()> {
         let mut ids = std::collections::HashSet::new();
         let files = self.package.iter().flat_map(|p| &p.files);
@@ -84,7 +90,28 @@ impl SourcesFile {
                 return Err(src_err(path, format!("file id {id} is listed twice")));
             }
         }
+        for p in &self.package {
+            for f in &p.files {
+                for extra in &f.extra_inputs {
+                    if *extra == f.id || !p.files.iter().any(|o| o.id == *extra) {
+                        return Err(src_err(
+                            path,
+                            format!(
+                                "{}: extra input {extra} is no other file of package {}",
+                                f.id, p.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         for j in &self.joined {
+            if !j.file.extra_inputs.is_empty() {
+                return Err(src_err(
+                    path,
+                    format!("joined file {} cannot have extra inputs", j.file.id),
+                ));
+            }
             if j.parts.len() < 2 {
                 return Err(src_err(
                     path,
@@ -175,8 +202,8 @@ fn cached_conversion(out_path: &Path, convert: impl FnOnce(&Path) -> Result<()>)
 }
 
 /// Resolve every file with a `role` into a bundle source, converting where the file says so
-/// (`whisper-ct2`, `first-column`; cached under `<cache>/converted/`, keyed by the input hashes and
-/// converter version, so a second set-up does not reconvert).
+/// (`whisper-ct2`, `first-column`, `homophones`; cached under `<cache>/converted/`, keyed by the input
+/// hashes and converter version, so a second set-up does not reconvert).
 pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
     let sf = SourcesFile::load(sources_path)?;
     let all: Vec<(&Package, &SourceFile)> = sf
@@ -217,6 +244,15 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
         let role = Role::parse(role_s)
             .ok_or_else(|| src_err(sources_path, format!("{} has unknown role {role_s}", f.id)))?;
         let input = cached_file(cache, sources_path, f)?;
+        if !f.extra_inputs.is_empty() && f.convert.as_deref() != Some("homophones") {
+            return Err(src_err(
+                sources_path,
+                format!(
+                    "{} has extra inputs, which only convert = \"homophones\" reads",
+                    f.id
+                ),
+            ));
+        }
         let (path, id, source, file_name) = match f.convert.as_deref() {
             None => {
                 let name = Path::new(&f.id)
@@ -295,6 +331,45 @@ pub fn prepare(sources_path: &Path, cache: &Path) -> Result<PreparedSources> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 (out_path, txt.to_string_lossy().into_owned(), source, name)
+            }
+            Some("homophones") => {
+                // Census name lists (the file, then its extra inputs) → RARE<TAB>COMMON lines (see
+                // convert::homophones). The phonemes come from the espeak-ng program, so its
+                // version is part of the key.
+                let espeak = espeak_version()?;
+                let mut key = Sha256::new();
+                key.update(HOMOPHONES_VERSION.as_bytes());
+                key.update(format!("\nespeak-ng {espeak}").as_bytes());
+                let mut inputs = vec![input];
+                key.update(format!("\ninput {}", f.sha256).as_bytes());
+                for extra in &f.extra_inputs {
+                    let ef = all
+                        .iter()
+                        .map(|&(_, af)| af)
+                        .find(|af| af.id == *extra)
+                        .expect("checked on load: an extra input is a file of the package");
+                    inputs.push(cached_file(cache, sources_path, ef)?);
+                    key.update(format!("\ninput {}", ef.sha256).as_bytes());
+                }
+                let key = hex::encode(key.finalize());
+                let out_path = cache
+                    .join("converted")
+                    .join(format!("homophones-{key}.txt"));
+                converted_now |= cached_conversion(&out_path, |out| {
+                    convert_homophones(&inputs, out).map(|_| ())
+                })?;
+                let source = format!(
+                    "{} (converted by {HOMOPHONES_VERSION} with espeak-ng {espeak})",
+                    pkgs.join(" + ")
+                );
+                let name = format!("{role}.txt");
+                let id = match Path::new(&f.id).parent() {
+                    Some(d) if !d.as_os_str().is_empty() => {
+                        format!("{}/{name}", d.to_string_lossy())
+                    }
+                    _ => name.clone(),
+                };
+                (out_path, id, source, name)
             }
             Some(other) => {
                 return Err(src_err(
@@ -455,6 +530,129 @@ files = [
         std::fs::write(&sources, toml_text("second-column").replace(&sha, &sha_bad)).unwrap();
         let err = prepare(&sources, &cache).unwrap_err().to_string();
         assert!(err.contains("unknown conversion second-column"), "{err}");
+    }
+
+    #[test]
+    fn homophones_read_the_file_and_its_extra_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir_all(cache.join("files/n")).unwrap();
+        let female: &[u8] = b"LENA           0.077 63.589    259\n\
+                              JOHN           0.012 80.095    819\n\
+                              JON            0.001 88.892   3261\n\
+                              LEENA          0.001 89.108   3427\n";
+        let male: &[u8] = b"JOHN           3.271  6.589      2\n\
+                            JON            0.115 68.235    157\n";
+        let mut files = String::new();
+        for (name, body) in [("female", female), ("male", male)] {
+            std::fs::write(cache.join(format!("files/n/{name}")), body).unwrap();
+            files.push_str(&format!(
+                "  {{ id = \"n/{name}\", sha256 = \"{}\"EXTRA_{name} }},\n",
+                hex::encode(Sha256::digest(body))
+            ));
+        }
+        let sources = dir.path().join("sources.toml");
+        let toml_text = |extra: &str| {
+            let files = files
+                .replace(
+                    "EXTRA_female",
+                    &format!(
+                        ", role = \"first-name-homophones\", convert = \"homophones\", \
+                         bundle_file = \"names/first-name-homophones.txt\"{extra}"
+                    ),
+                )
+                .replace("EXTRA_male", "");
+            format!(
+                "[[package]]\nname = \"n\"\nversion = \"0.3\"\nlicence = \"MIT\"\nfiles = [\n{files}]\n"
+            )
+        };
+        std::fs::write(&sources, toml_text(", extra_inputs = [\"n/male\"]")).unwrap();
+        let first = prepare(&sources, &cache).unwrap();
+        assert!(first.converted_now);
+        let [s] = &first.sources[..] else {
+            panic!("{:?}", first.sources)
+        };
+        assert_eq!(s.role, Role::FirstNameHomophones);
+        assert_eq!(s.file, "names/first-name-homophones.txt");
+        assert_eq!(s.id, "n/first-name-homophones.txt");
+        let espeak = espeak_version().unwrap();
+        assert_eq!(
+            s.source,
+            format!("n==0.3 (converted by {HOMOPHONES_VERSION} with espeak-ng {espeak})")
+        );
+        assert!(s.path.starts_with(cache.join("converted")));
+        // JON is a rare spelling of JOHN in both lists.
+        assert_eq!(
+            std::fs::read_to_string(&s.path).unwrap(),
+            "JON\tJOHN\nLEENA\tLENA\n"
+        );
+        // Reused the second time; a damaged cached conversion is made again.
+        assert!(!prepare(&sources, &cache).unwrap().converted_now);
+        std::fs::write(&s.path, b"JON\tJOHNNY\n").unwrap();
+        let again = prepare(&sources, &cache).unwrap();
+        assert!(again.converted_now);
+        assert_eq!(
+            std::fs::read(&again.sources[0].path).unwrap(),
+            b"JON\tJOHN\nLEENA\tLENA\n"
+        );
+        // Without the male list: another conversion (every input is part of the key).
+        std::fs::write(&sources, toml_text("")).unwrap();
+        let female_only = prepare(&sources, &cache).unwrap();
+        assert!(female_only.converted_now);
+        assert_ne!(female_only.sources[0].path, s.path);
+        assert_eq!(
+            std::fs::read_to_string(&female_only.sources[0].path).unwrap(),
+            "JON\tJOHN\nLEENA\tLENA\n"
+        );
+        // Extra inputs are other files of the same package, and only homophones reads them.
+        for (extra, why) in [
+            (
+                ", extra_inputs = [\"n/other\"]",
+                "extra input n/other is no other file of package n",
+            ),
+            (
+                ", extra_inputs = [\"n/female\"]",
+                "extra input n/female is no other file",
+            ),
+        ] {
+            std::fs::write(&sources, toml_text(extra)).unwrap();
+            let err = prepare(&sources, &cache).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        std::fs::write(
+            &sources,
+            toml_text(", extra_inputs = [\"n/male\"]")
+                .replace("\"homophones\"", "\"first-column\""),
+        )
+        .unwrap();
+        let err = prepare(&sources, &cache).unwrap_err().to_string();
+        assert!(
+            err.contains("which only convert = \"homophones\" reads"),
+            "{err}"
+        );
+        let err = load(&format!(
+            "{PKG}\n[[joined]]\nid = \"m/model.bin\"\nsha256 = \"c\"\n\
+             parts = [\"m/model.bin.part1\", \"m/model.bin.part2\"]\n\
+             extra_inputs = [\"m/model.bin.part1\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot have extra inputs"), "{err}");
+        // A list the converter cannot read stops the build, naming the file.
+        let bad = b"JOHN 3.271\n";
+        std::fs::write(cache.join("files/n/male"), bad).unwrap();
+        let text = toml_text(", extra_inputs = [\"n/male\"]").replace(
+            &hex::encode(Sha256::digest(male)),
+            &hex::encode(Sha256::digest(bad)),
+        );
+        std::fs::write(&sources, text).unwrap();
+        let err = prepare(&sources, &cache).unwrap_err();
+        assert!(matches!(err, ModelsError::Homophones { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("files/n/male: line 1 has 2 fields"),
+            "{err}"
+        );
     }
 
     #[test]

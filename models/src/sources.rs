@@ -678,5 +678,27 @@ files = [
             assert_eq!(f.convert.as_deref(), Some("first-column"), "{role}");
             assert_eq!(f.bundle_file.as_deref(), Some(bundle_file));
         }
+        // The homophone tables: surnames from one Census list, first names from the female list
+        // and, as its extra input, the male list.
+        for (role, bundle_file, extra) in [
+            (
+                "surname-homophones",
+                "names/surname-homophones.txt",
+                &[][..],
+            ),
+            (
+                "first-name-homophones",
+                "names/first-name-homophones.txt",
+                &["names/dist.male.first".to_owned()][..],
+            ),
+        ] {
+            let f = files
+                .iter()
+                .find(|f| f.role.as_deref() == Some(role))
+                .unwrap();
+            assert_eq!(f.convert.as_deref(), Some("homophones"), "{role}");
+            assert_eq!(f.bundle_file.as_deref(), Some(bundle_file));
+            assert_eq!(f.extra_inputs, extra, "{role}");
+        }
     }
 }

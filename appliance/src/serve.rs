@@ -320,8 +320,15 @@ async fn shutdown_signal() {
 fn name_spellings(paths: &fd_models::ModelPaths) -> Option<Arc<fd_receptionist::spellings::NameSpellings>> {
     let (Some(sur), Some(first)) = (&paths.surnames, &paths.first_names) else { return None };
     let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| tracing::warn!(path = %p.display(), error = %e, "name spellings not read; names are kept as heard")).ok();
-    let s = fd_receptionist::spellings::NameSpellings::new(&read(sur)?, &read(first)?);
+    let mut s = fd_receptionist::spellings::NameSpellings::new(&read(sur)?, &read(first)?);
+    // The homophone tables are optional on their own: without them rare spellings are kept.
+    if let (Some(sur_h), Some(first_h)) = (&paths.surname_homophones, &paths.first_name_homophones) {
+        if let (Some(sur_h), Some(first_h)) = (read(sur_h), read(first_h)) {
+            s = s.with_homophones(&sur_h, &first_h);
+        }
+    }
     let (n_sur, n_first) = s.sizes();
-    tracing::info!(surnames = n_sur, first_names = n_first, "name spellings loaded");
+    let (h_sur, h_first) = s.homophone_sizes();
+    tracing::info!(surnames = n_sur, first_names = n_first, surname_homophones = h_sur, first_name_homophones = h_first, "name spellings loaded");
     Some(Arc::new(s))
 }

@@ -477,9 +477,18 @@ mod tests {
         // A program that prints one line whatever it is given.
         let dir = tempfile::tempdir().unwrap();
         let fake = dir.path().join("fake-espeak");
-        std::fs::write(&fake, "#!/bin/sh\ncat >/dev/null\necho \"p'A@k\"\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Written by a child shell, not by this process: a write fd open here could be inherited
+        // by a parallel test's fork and make exec fail with "Text file busy".
+        let script = |body: &str| {
+            let ok = std::process::Command::new("sh")
+                .args(["-c", "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"", "sh", body])
+                .arg(&fake)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        };
+        script("#!/bin/sh\ncat >/dev/null\necho \"p'A@k\"\n");
         assert_eq!(
             phonemize_with(fake.as_os_str(), &["PARK"]).unwrap(),
             ["p'A@k"]
@@ -491,7 +500,7 @@ mod tests {
             "{e}"
         );
         // One that fails.
-        std::fs::write(&fake, "#!/bin/sh\necho 'no voice' >&2\nexit 1\n").unwrap();
+        script("#!/bin/sh\necho 'no voice' >&2\nexit 1\n");
         let e = phonemize_with(fake.as_os_str(), &["PARK"]).unwrap_err();
         assert!(e.to_string().contains("no voice"), "{e}");
         assert!(espeak_version_of(fake.as_os_str()).is_err());

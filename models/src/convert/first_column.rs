@@ -23,12 +23,7 @@ pub fn first_column_of(data: &[u8], path: &Path) -> Result<Vec<u8>> {
         path: path.to_owned(),
         reason,
     };
-    let text = std::str::from_utf8(data).map_err(|e| {
-        bad(format!(
-            "it is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
+    let text = super::utf8_text(data).map_err(bad)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.is_empty() {
         return Err(bad("it is empty".into()));

@@ -69,12 +69,7 @@ pub fn parse_census_list(data: &[u8], path: &Path) -> Result<Vec<ListedName>> {
         path: path.to_owned(),
         reason,
     };
-    let text = std::str::from_utf8(data).map_err(|e| {
-        bad(format!(
-            "it is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
+    let text = super::utf8_text(data).map_err(bad)?;
     let body = text.strip_suffix('\n').unwrap_or(text);
     if body.trim().is_empty() {
         return Err(bad("it is empty".into()));

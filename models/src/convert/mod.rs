@@ -20,6 +20,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ModelsError, Result};
 
+/// `data` as UTF-8 text, or why not (the first invalid byte's offset), for a converter's error
+/// naming its input.
+pub(crate) fn utf8_text(data: &[u8]) -> std::result::Result<&str, String> {
+    std::str::from_utf8(data).map_err(|e| format!("it is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
+}
+
 /// Writes a converted file whole: `write` fills `<out>.partial`, which is then synced and renamed
 /// to `out`, so a crash never leaves a half-written file under the final name. On a failure the
 /// partial file is removed.

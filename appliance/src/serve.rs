@@ -322,10 +322,8 @@ fn name_spellings(paths: &fd_models::ModelPaths) -> Option<Arc<fd_receptionist::
     let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| tracing::warn!(path = %p.display(), error = %e, "name spellings not read; names are kept as heard")).ok();
     let mut s = fd_receptionist::spellings::NameSpellings::new(&read(sur)?, &read(first)?);
     // The homophone tables are optional on their own: without them rare spellings are kept.
-    if let (Some(sur_h), Some(first_h)) = (&paths.surname_homophones, &paths.first_name_homophones) {
-        if let (Some(sur_h), Some(first_h)) = (read(sur_h), read(first_h)) {
-            s = s.with_homophones(&sur_h, &first_h);
-        }
+    if let (Some(sur_h), Some(first_h)) = (paths.surname_homophones.as_deref().and_then(read), paths.first_name_homophones.as_deref().and_then(read)) {
+        s = s.with_homophones(&sur_h, &first_h);
     }
     let (n_sur, n_first) = s.sizes();
     let (h_sur, h_first) = s.homophone_sizes();

@@ -3,7 +3,7 @@
 mod engines_common;
 use engines_common::*;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fd_models::client::{EngineClient, EngineError, GenerateEvent, GenerateOpts, LlmClient, Timeouts};
 use fd_models::protocol::ChatMessage;
@@ -100,16 +100,21 @@ fn cancel_stops_generation_quickly() {
         let id = s.id();
         let t = Instant::now();
         client.0.cancel(id).await;
+        let mut after = 0usize;
         loop {
             match s.next().await {
-                Ok(Some(GenerateEvent::Token(_))) => continue,
-                other => break (t.elapsed(), other),
+                Ok(Some(GenerateEvent::Token(_))) => after += 1,
+                other => break ((t.elapsed(), after), other),
             }
         }
     });
+    let (elapsed, tokens_after) = elapsed;
     assert!(matches!(res, Err(EngineError::Cancelled)), "{res:?}");
-    println!("cancel took {elapsed:?}");
-    assert!(elapsed < Duration::from_millis(250), "cancel took {elapsed:?}");
+    // Counted in tokens, not milliseconds: the engine checks for a cancel between tokens, so only
+    // the few already in flight may follow (of up to 400), however loaded the machine is. The
+    // wall time is a figure (a 250 ms bound failed at 275 ms in a CI run on a busy 2-core box).
+    println!("cancel took {elapsed:?}, {tokens_after} tokens after it");
+    assert!(tokens_after <= 8, "{tokens_after} tokens arrived after the cancel ({elapsed:?})");
     // The engine is still usable afterwards.
     let g = rt.block_on(client.generate(&user("Say hello."), &GenerateOpts { max_tokens: 8, ..Default::default() })).unwrap();
     assert!(g.generated_tokens > 0);

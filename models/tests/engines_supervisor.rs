@@ -37,7 +37,8 @@ fn crash_gives_unavailable_then_restart_serves_and_doctor_passes() {
             }
         };
         assert!(matches!(r, Err(EngineError::Unavailable { .. })), "{r:?}");
-        assert!(t.elapsed() < Duration::from_millis(500), "took {:?}", t.elapsed());
+        // Failing fast, not hanging; room for a busy 2-core machine.
+        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
         assert!(set.wait_healthy(EngineKind::Llm, Duration::from_secs(30)).await, "LLM did not come back");
         assert_ne!(set.pid(EngineKind::Llm), Some(pid));
         assert_eq!(set.restarts(EngineKind::Llm), 1);

@@ -72,6 +72,11 @@ fn sentences_stream_separately_and_preload_is_instant() {
     assert_eq!(chunks.len(), 2);
     assert_eq!((chunks[0].sentence, chunks[1].sentence), (0, 1));
     assert!(chunks.iter().all(|c| c.sample_rate == 8000 && !c.cached && c.pcm.len() > 4000));
+    // Voice within 10 ms of the reply's start (Piper's own lead is 35–80 ms); the second
+    // sentence keeps its lead as the pause between sentences.
+    let lead_ms = |pcm: &[i16]| pcm.iter().position(|s| s.unsigned_abs() > 328).unwrap() * 1000 / 8000;
+    assert!(lead_ms(&chunks[0].pcm) <= 10, "first sentence lead {} ms", lead_ms(&chunks[0].pcm));
+    assert!(lead_ms(&chunks[1].pcm) > 10, "second sentence lead {} ms", lead_ms(&chunks[1].pcm));
     let greeting = "Thank you for calling. This call may be recorded.".to_string();
     rt.block_on(t.preload(std::slice::from_ref(&greeting), 8000)).unwrap();
     let start = Instant::now();
@@ -79,6 +84,7 @@ fn sentences_stream_separately_and_preload_is_instant() {
     // The flag is the behaviour (no synthesis ran); the time is a figure, not a bound, on a
     // shared 2-core machine.
     assert!(c.cached);
+    assert!(lead_ms(&c.pcm) <= 10, "cached prompt lead {} ms", lead_ms(&c.pcm));
     println!("cached prompt took {:?}", start.elapsed());
 }
 

@@ -3,8 +3,8 @@
 //! `frontdesk-tts --socket PATH --model voice.onnx --config voice.onnx.json --onnxruntime libonnxruntime.so [--threads N]`
 //!
 //! Text is split into sentences; each sentence's audio is resampled to the requested rate and
-//! streamed as soon as it exists. Fixed prompts can be preloaded and are then answered from memory.
-//! Never logs the text it speaks (PHI).
+//! streamed as soon as it exists (the first without Piper's lead-in silence). Fixed prompts can be
+//! preloaded and are then answered from memory. Never logs the text it speaks (PHI).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,8 +14,10 @@ use fd_models::protocol::{pcm_to_bytes, Request, Response};
 use fd_models::protocol_server::{serve, Engine, EngineInfo, Failure, Job};
 use piper_rs::{ModelConfig, Piper};
 
+mod lead;
 mod resample;
 mod sentences;
+use lead::trim_lead;
 use resample::{resample, to_i16};
 use sentences::split_for_speech;
 
@@ -124,6 +126,7 @@ impl Engine for Tts {
                 let (id, rate) = (*id, *sample_rate);
                 Self::check(text, rate)?;
                 if let Some(pcm) = self.cache.get(&cache_key(text, rate)) {
+                    let pcm = trim_lead(pcm, rate);
                     let n = pcm.len() as u64;
                     job.emit(&Response::AudioChunk { id, sample_rate: rate, sentence: 0, cached: true }, &pcm_to_bytes(pcm));
                     return Ok((Response::Synthesized { id, samples: n, sentences: 1 }, vec![]));
@@ -141,8 +144,10 @@ impl Engine for Tts {
                         Some(p) => (p.clone(), true),
                         None => (self.speak(s, rate)?, false),
                     };
+                    // Only the reply's first sentence: later ones keep their lead as a pause.
+                    let pcm = if i == 0 { trim_lead(&pcm, rate) } else { &pcm };
                     total += pcm.len() as u64;
-                    job.emit(&Response::AudioChunk { id, sample_rate: rate, sentence: i as u32, cached }, &pcm_to_bytes(&pcm));
+                    job.emit(&Response::AudioChunk { id, sample_rate: rate, sentence: i as u32, cached }, &pcm_to_bytes(pcm));
                 }
                 Ok((Response::Synthesized { id, samples: total, sentences: sentences.len() as u32 }, vec![]))
             }

@@ -136,8 +136,8 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
             .context("the speech engines did not start")?,
     );
     // Fixed prompts start instantly when pre-synthesized.
-    if let Err(e) = engines.tts().preload(std::slice::from_ref(&facts.greeting), 16_000).await {
-        tracing::warn!(error = %e, "could not pre-synthesize the greeting");
+    if let Err(e) = engines.tts().preload(&[facts.greeting.clone(), fd_receptionist::farewell(&facts.name)], 16_000).await {
+        tracing::warn!(error = %e, "could not pre-synthesize the greeting and farewell");
     }
     crate::call::preload_lead_ins(&engines.tts()).await;
 

@@ -28,7 +28,7 @@ pub mod facts;
 pub mod llm;
 pub mod memory;
 mod phrasing;
-pub use phrasing::FIXED_SENTENCES;
+pub use phrasing::{farewell, FIXED_SENTENCES};
 mod policy;
 pub mod recognizer;
 pub mod spellings;

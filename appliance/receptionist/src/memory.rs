@@ -127,16 +127,11 @@ impl Tools for MemoryTools {
         Ok(self.patients.iter().filter(|p| p.phone.as_deref() == Some(e164)).cloned().collect())
     }
 
-    fn find_patients_by_name(&mut self, first: &str, last: &str) -> Result<Vec<PatientRef>, ToolError> {
+    fn find_patients_by_dob(&mut self, dob: chrono::NaiveDate) -> Result<Vec<PatientRef>, ToolError> {
         if self.fail_all {
             return Err(ToolError::Unavailable("test".into()));
         }
-        Ok(self
-            .patients
-            .iter()
-            .filter(|p| p.first.eq_ignore_ascii_case(first) && p.last.eq_ignore_ascii_case(last))
-            .cloned()
-            .collect())
+        Ok(self.patients.iter().filter(|p| p.dob == Some(dob)).cloned().collect())
     }
 
     fn upcoming_appointments(&mut self, patient_id: &str, from_local: NaiveDateTime) -> Result<Vec<AppointmentRef>, ToolError> {

@@ -127,6 +127,12 @@ fn join(items: &[String], conj: &str) -> String {
     }
 }
 
+/// The last words of every call that ends well. Worded per practice, so the appliance
+/// pre-synthesizes it at start with the greeting.
+pub fn farewell(practice: &str) -> String {
+    format!("Thank you for calling {practice}. Goodbye!")
+}
+
 /// Sentences the policy says word for word, often first in a reply: the appliance pre-synthesizes
 /// them so the first audio of those replies is ready at once. A test keeps this list in step with
 /// the policy's wording.

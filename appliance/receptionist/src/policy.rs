@@ -647,7 +647,7 @@ impl Receptionist {
         if !lead.is_empty() {
             t.say(lead);
         }
-        t.say(format!("Thank you for calling {}. Goodbye!", self.facts.name));
+        t.say(say::farewell(&self.facts.name));
         t.post.push(Action::Hangup);
         self.awaiting = Await::Nothing;
         self.ended = true;
@@ -1906,39 +1906,35 @@ impl Receptionist {
         let phone = self.caller_phone.clone()?;
         let (f, l) = (self.c.first.clone()?, self.c.last.clone()?);
         let ps = tools.find_patient_by_phone(&phone).ok()?;
-        // The phone already narrows it to a household; the name only has to pick the member, and
-        // ASR spells names by ear ("Robert Ken" for Robert Chen). The record's spelling wins.
-        // A record spelled the rare way ("Leena Parke") is compared as the heard name was
-        // respelled ("Lena Park"), as well as as it stands.
+        let p = self.record_named(&ps, &f, &l)?;
+        self.c.first = Some(p.first.clone());
+        self.c.last = Some(p.last.clone());
+        Some(p)
+    }
+
+    /// The one record among `ps` that carries the name the caller said. `ps` is already narrowed
+    /// by something the caller cannot mishear (the caller id's household, or everyone born on the
+    /// date of birth they gave), so the name only has to pick the member, and ASR spells names by
+    /// ear ("Robert Ken" for Robert Chen): the record's spelling wins. A record spelled the rare
+    /// way ("Leena Parke") is compared as the heard name was respelled ("Lena Park") as well as
+    /// as it stands.
+    fn record_named(&self, ps: &[PatientRef], f: &str, l: &str) -> Option<PatientRef> {
         let usual = |p: &PatientRef| self.usual_spelling(u::PersonName { first: p.first.clone(), last: Some(p.last.clone()) });
         let same = |p: &PatientRef, alike: fn(&str, &str) -> bool| {
             let r = usual(p);
-            (alike(&p.first, &f) || alike(&r.first, &f)) && (alike(&p.last, &l) || r.last.as_deref().is_some_and(|rl| alike(rl, &l)))
+            (alike(&p.first, f) || alike(&r.first, f)) && (alike(&p.last, l) || r.last.as_deref().is_some_and(|rl| alike(rl, l)))
         };
-        let p = ps
-            .iter()
+        ps.iter()
             .find(|p| same(p, |a, b| a.eq_ignore_ascii_case(b)))
-            .or_else(|| {
-                let close: Vec<&PatientRef> = ps.iter().filter(|p| same(p, u::names_sound_alike)).collect();
-                (close.len() == 1).then(|| close[0])
-            })
+            .or_else(|| only(ps.iter().filter(|p| same(p, u::names_sound_alike))))
             .or_else(|| {
                 // Surnames suffer most on the 8 kHz phone path ("Alicia Gorman" for Alicia
                 // Gomez): the one member whose first name sounds alike and whose surname starts
                 // with the same letter.
                 let initial = |s: &str| s.chars().next().map(|c| c.to_ascii_lowercase());
-                let close: Vec<&PatientRef> = ps
-                    .iter()
-                    .filter(|p| {
-                        u::names_sound_alike(&p.first, &f) && initial(&p.last) == initial(&l)
-                    })
-                    .collect();
-                (close.len() == 1).then(|| close[0])
-            })?
-            .clone();
-        self.c.first = Some(p.first.clone());
-        self.c.last = Some(p.last.clone());
-        Some(p)
+                only(ps.iter().filter(|p| u::names_sound_alike(&p.first, f) && initial(&p.last) == initial(l)))
+            })
+            .cloned()
     }
 
     fn advance_existing(&mut self, now: DateTime<Utc>, tools: &mut dyn Tools, t: &mut Turn) {
@@ -1967,10 +1963,16 @@ impl Receptionist {
                     }
                     return;
                 };
+                // By the date of birth first, then the name as for caller id: an exact name
+                // lookup failed whenever the recogniser spelled the name its own way.
                 let (f, l) = (self.c.first.clone().unwrap_or_default(), self.c.last.clone().unwrap_or_default());
-                match tools.find_patients_by_name(&f, &l) {
-                    Ok(ps) => self.c.patient = ps.into_iter().find(|p| p.dob == Some(dob)),
+                match tools.find_patients_by_dob(dob) {
+                    Ok(ps) => self.c.patient = self.record_named(&ps, &f, &l),
                     Err(e) => return self.tool_failure("find_patient", &e, now, tools, t),
+                }
+                if let Some(p) = &self.c.patient {
+                    self.c.first = Some(p.first.clone());
+                    self.c.last = Some(p.last.clone());
                 }
                 if self.c.patient.is_none() {
                     self.c.id_failures += 1;
@@ -2432,6 +2434,12 @@ fn resolve_in_order(specs: Vec<u::DateSpec>, today: NaiveDate, mut anchor: Optio
 /// "1, 1:15 or 1:30" is one choice said three times. Returned in time order.
 fn spread_in_day(ranked: Vec<SlotOffer>, max: usize) -> Vec<SlotOffer> {
     spread(ranked, max, |a, b| (a.start_local - b.start_local).num_minutes().abs() >= 60)
+}
+
+/// The one item, if there is exactly one.
+fn only<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
 }
 
 fn a_phone(p: &Option<PatientRef>) -> Option<String> {

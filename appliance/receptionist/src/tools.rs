@@ -93,7 +93,8 @@ pub enum ToolError {
 /// twice with the same key must return the first result and change nothing more.
 pub trait Tools {
     fn find_patient_by_phone(&mut self, e164: &str) -> Result<Vec<PatientRef>, ToolError>;
-    fn find_patients_by_name(&mut self, first: &str, last: &str) -> Result<Vec<PatientRef>, ToolError>;
+    /// Everyone on record born on `dob` (the identity check then picks by name).
+    fn find_patients_by_dob(&mut self, dob: chrono::NaiveDate) -> Result<Vec<PatientRef>, ToolError>;
     /// Appointments of the patient starting at or after `from_local`, earliest first.
     fn upcoming_appointments(
         &mut self,

@@ -269,6 +269,32 @@ fn caller_id_alone_never_discloses_appointments() {
 }
 
 #[test]
+fn name_and_date_of_birth_identify_a_patient_whose_name_was_heard_by_ear() {
+    // From a number not on record: the date of birth finds the records, the name picks one, and
+    // the recogniser's spelling ("Ken" for Chen) does not lock the patient out.
+    let (mut c, _) = call("+13125550100", MON_10);
+    let reply = c.say("Hi, this is Robert Ken. I need to cancel my appointment on Thursday.");
+    assert!(reply.contains("date of birth"), "{reply}");
+    let reply = c.say("June fourteenth, nineteen seventy-five.");
+    assert!(reply.contains("Cleaning and Exam on Thursday, March 5th at 10 AM") && reply.contains("Shall I cancel"), "{reply}");
+    c.say("Yes, please.");
+    let cancelled: Vec<_> = c.tools.mutations.iter().filter(|m| matches!(m, Mutation::Cancelled { .. })).collect();
+    assert_eq!(cancelled.len(), 1, "{:?}", c.tools.mutations);
+
+    // The right date of birth under another person's name opens nothing.
+    let (mut c, _) = call("+13125550100", MON_10);
+    c.say("Hi, this is Amy Chen. I need to cancel my appointment on Thursday.");
+    let reply = c.say("June fourteenth, nineteen seventy-five.");
+    assert!(reply.contains("couldn't find a record") && !reply.contains("10 AM"), "{reply}");
+    // Nor does the right name with a wrong date of birth.
+    let (mut c, _) = call("+13125550100", MON_10);
+    c.say("Hi, this is Robert Chen. I need to cancel my appointment on Thursday.");
+    let reply = c.say("June fifteenth, nineteen seventy-five.");
+    assert!(reply.contains("couldn't find a record") && !reply.contains("10 AM"), "{reply}");
+    assert!(c.tools.mutations.is_empty(), "{:?}", c.tools.mutations);
+}
+
+#[test]
 fn no_date_of_birth_after_two_asks_offers_a_person_instead_of_asking_forever() {
     // A household number, a name on no record there: the date of birth is the only way in.
     let (mut c, _) = call("+12175550123", MON_10);

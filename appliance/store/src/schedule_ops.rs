@@ -455,6 +455,14 @@ impl Store {
         Ok(v)
     }
 
+    /// Everyone born on `dob` (the receptionist's identity check, which then picks by name).
+    pub fn patients_by_dob(&self, dob: NaiveDate, actor: Actor) -> Result<Vec<Patient>> {
+        let mut st = self.conn.prepare(&format!("{PATIENT_SELECT} WHERE dob = ?1 ORDER BY id"))?;
+        let v = st.query_map([dob.to_string()], patient_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Store::audit(&self.conn, self.now(), actor, "read", "patients", None)?;
+        Ok(v)
+    }
+
     /// Case-insensitive name match; `dob` narrows when given.
     pub fn patients_by_name(&self, first: &str, last: &str, dob: Option<NaiveDate>, actor: Actor) -> Result<Vec<Patient>> {
         let mut st = self.conn.prepare(&format!(

@@ -714,6 +714,7 @@ impl RecognizerPrompts {
             opts: TranscribeOpts { vocabulary_prompt: Some(prompt.clone()), audio_ctx: None, bias: Vec::new() },
             offers: policy.likely_phrases(),
             clock: self.clock.clone(),
+            at_confirmation: policy.awaits_confirmation(),
         }
     }
 }
@@ -726,6 +727,9 @@ struct Decoding {
     offers: Vec<String>,
     /// The practice's hours, for a day named with a time begun but not made out.
     clock: std::sync::Arc<[String]>,
+    /// The caller is answering a read-back: a contradictory answer is heard again by the names
+    /// recogniser (see [`second_opinion_stands`]).
+    at_confirmation: bool,
 }
 
 /// Transcribes a turn that carried a name again, with the names recogniser, in the background
@@ -753,14 +757,14 @@ fn spawn_transcriber(
     wait_for_room: bool,
     tx: mpsc::Sender<Internal>,
 ) -> JoinHandle<()> {
-    let (asr, llm) = (deps.asr.clone(), deps.llm.clone());
+    let (asr, llm, names) = (deps.asr.clone(), deps.llm.clone(), deps.names.clone());
     tokio::spawn(async move {
         let t0 = Instant::now();
         // First without the phrase hints: a hint can pull a word the caller did not say into a
         // turn ("Okay, what do you have that afternoon?" came out "1, 2, have met after noon" while
         // 1 PM was on offer). Only a turn the rules cannot read is decoded again with them
         // ("I look like please" → "9 o'clock, please"): a second ~400 ms instead of a re-ask.
-        let Decoding { mut opts, offers: hints, clock } = decoding;
+        let Decoding { mut opts, offers: hints, clock, at_confirmation } = decoding;
         // Offers are hinted only while the caller picks among offered times, where the policy
         // reads a bare number as a time ("9." is an answer there), so the rules here must too.
         let picking_time = !hints.is_empty();
@@ -770,6 +774,18 @@ fn spawn_transcriber(
             let _ = tx.send(Internal::Heard { heard: Box::new(heard), generation }).await;
             return;
         };
+        // "Yes, not correct" for "yes, that's correct" (tiny.en on 8 kHz calls, now and then on
+        // wideband ones) would cost the caller a re-ask at the read-back. The larger names
+        // recogniser hears such a turn again first (about a second, and only on these turns).
+        if at_confirmation && is_mixed_yes_no(&text) {
+            if let Some(names) = &names {
+                if let Some(again) = transcribe_or_busy(names, &audio, &opts, wait).await {
+                    if second_opinion_stands(&again) {
+                        text = again;
+                    }
+                }
+            }
+        }
         let mut unreadable = !text.trim().is_empty() && rules_find_nothing(&text, picking_time);
         if unreadable && picking_time {
             opts.bias = hints;
@@ -826,6 +842,17 @@ async fn transcribe_or_busy(asr: &AsrClient, audio: &[i16], opts: &TranscribeOpt
             }
         }
     }
+}
+
+fn is_mixed_yes_no(text: &str) -> bool {
+    fd_receptionist::understand::is_mixed_yes_no(&fd_receptionist::understand::tokenize(text))
+}
+
+/// The second hearing of a contradictory answer at a read-back replaces the first only when it is
+/// a plain yes or a plain no; otherwise the policy asks "Is that a yes?" as before.
+fn second_opinion_stands(again: &str) -> bool {
+    use fd_receptionist::understand::{extract_yes_no, tokenize};
+    !is_mixed_yes_no(again) && extract_yes_no(&tokenize(again)).is_some()
 }
 
 /// A day named and a time begun but not made out ("Tuesday March 10th at I.n."): worth a second
@@ -1035,7 +1062,7 @@ mod tests {
         );
     }
 
-    use super::{clock_worth_hinting, hinted_time_fits, rules_find_nothing};
+    use super::{clock_worth_hinting, hinted_time_fits, is_mixed_yes_no, rules_find_nothing, second_opinion_stands};
 
     #[test]
     fn a_time_begun_is_decoded_again_and_the_hints_may_settle_only_the_time() {
@@ -1050,6 +1077,18 @@ mod tests {
         // A time heard, or none begun: no second decoding.
         assert!(!clock_worth_hinting("Tuesday March 10th at 9."));
         assert!(!clock_worth_hinting("Tuesday March 10th, please."));
+    }
+
+    #[test]
+    fn a_second_hearing_of_a_contradiction_stands_only_when_it_is_plain() {
+        assert!(is_mixed_yes_no("Yes, not correct."));
+        assert!(!is_mixed_yes_no("Yes, that's correct."));
+        assert!(second_opinion_stands("Yes, that's correct."));
+        assert!(second_opinion_stands("Yeah, that's correct."));
+        assert!(second_opinion_stands("No, that's not right."));
+        assert!(!second_opinion_stands("Yes, not correct."));
+        assert!(!second_opinion_stands("I'm sorry, what?"));
+        assert!(!second_opinion_stands(""));
     }
 
     #[test]

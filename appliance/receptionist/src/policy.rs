@@ -342,6 +342,12 @@ impl Receptionist {
         }
     }
 
+    /// The last question asks for a yes before something is written (a booking, a cancellation,
+    /// a move): a contradictory answer there is worth hearing again before asking again.
+    pub fn awaits_confirmation(&self) -> bool {
+        matches!(self.awaiting, Await::ConfirmBook | Await::ConfirmCancel | Await::ConfirmTarget)
+    }
+
     /// Words the caller's next answer is likely to contain, for the recogniser to favour: the
     /// offered times while a choice among them is pending (see `recognizer::offer_phrases`).
     pub fn likely_phrases(&self) -> Vec<String> {

@@ -152,6 +152,9 @@ fn patient_lookup_and_upsert() {
     let found = s.patients_by_name("robert", "CHEN", dob, Actor::System).unwrap();
     assert_eq!(found.len(), 1);
     assert!(s.patients_by_name("Robert", "Chen", Some(date(1999, 1, 1)), Actor::System).unwrap().is_empty());
+    let born = s.patients_by_dob(date(1975, 6, 14), Actor::System).unwrap();
+    assert_eq!(born.iter().map(|p| p.id).collect::<Vec<_>>(), vec![found[0].id]);
+    assert!(s.patients_by_dob(date(1975, 6, 15), Actor::System).unwrap().is_empty());
     let again = s.upsert_patient(&NewPatient { first_name: "Robert".into(), last_name: "Chen".into(), phone: None, dob }, Actor::System).unwrap();
     assert_eq!(again.id, found[0].id);
     let e = s.upsert_patient(&NewPatient { first_name: "A".into(), last_name: "B".into(), phone: Some("555-1234".into()), dob: None }, Actor::System);

@@ -50,6 +50,54 @@ const RATE: u32 = 16_000;
 /// A turn this long that transcribes to nothing was speech we did not make out, not noise.
 const UNHEARD_SPEECH: Duration = Duration::from_millis(800);
 
+/// Speech that starts this soon after the reply to a turn became audible (or before) continues
+/// that turn: the caller had paused between sentences, not finished ("Today if you can." … "My
+/// name is Kevin Brooks."), and cannot be answering a reply they have heard a few syllables of.
+/// The reply is withdrawn and the policy hears both parts as one turn. A caller who resumes
+/// after a pause of up to about a second lands inside it; one who answers what they heard
+/// ("Oh, then the Monday after", a second into "Sorry, we're closed on Friday") does not.
+const CONTINUATION_WINDOW: Duration = Duration::from_millis(600);
+
+/// Silence put between an answered turn's audio and its continuation (the bot's voice between
+/// them, or its echo, is not the caller's).
+const CONTINUATION_GAP: Duration = Duration::from_millis(300);
+
+/// A turn the policy answered with words alone (nothing written, no transfer, no hang-up), kept
+/// until the reply has played long enough that the caller cannot merely be going on with it.
+struct Answered {
+    /// The policy as it was before the turn: restored if the caller goes on.
+    before: Receptionist,
+    asked_digits: bool,
+    /// The turn's audio (carried into the next turn if the caller goes on).
+    audio: Vec<i16>,
+    /// When the reply's first audio went out.
+    reply_audible: Option<Instant>,
+    /// Its name being re-heard: a stale result for a turn withdrawn.
+    rehearing: Option<JoinHandle<()>>,
+}
+
+/// The caller, whose speech began at `caller_onset`, went on with their turn rather than
+/// answering the reply (audible since `reply_audible`, or not yet at `now`): see
+/// [`CONTINUATION_WINDOW`].
+fn continues_turn(reply_audible: Option<Instant>, caller_onset: Option<Instant>, now: Instant) -> bool {
+    caller_onset.is_some_and(|o| o <= reply_audible.unwrap_or(now) + CONTINUATION_WINDOW)
+}
+
+/// The current turn's audio from `start` to `end`, after what is carried over from an answered
+/// turn the caller went on with.
+fn turn_audio(carried: &[i16], utter: &UtteranceBuffer, start: Instant, end: Instant) -> Vec<i16> {
+    let now = utter.extract(start, end);
+    if carried.is_empty() {
+        return now;
+    }
+    let gap = (CONTINUATION_GAP.as_millis() as usize) * RATE as usize / 1000;
+    let mut out = Vec::with_capacity(carried.len() + gap + now.len());
+    out.extend_from_slice(carried);
+    out.resize(carried.len() + gap, 0);
+    out.extend(now);
+    out
+}
+
 fn samples_duration(n: usize) -> Duration {
     Duration::from_micros(n as u64 * 1_000_000 / RATE as u64)
 }
@@ -153,6 +201,8 @@ struct SpecStats {
     played: u32,
     /// Prepared replies the real policy did not say.
     mismatched: u32,
+    /// Answered turns the caller went on with (reply withdrawn, both parts heard as one).
+    continued: u32,
 }
 
 /// Per-turn timings for the call record (ms since the end of the caller's speech).
@@ -221,6 +271,12 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     // The prepared reply of the turn being answered: used by the first Say if the text matches.
     let mut ready: Option<Prepared> = None;
     let mut stats = SpecStats::default();
+    // The last turn answered with words alone, while the caller may yet go on with it.
+    let mut answered: Option<Answered> = None;
+    // The audio of an answered turn the caller went on with: it opens the current turn.
+    let mut carried: Vec<i16> = Vec::new();
+    // Where the caller's latest utterance began.
+    let mut caller_onset: Option<Instant> = None;
     let mut hangup_requested = false;
     let mut caller_gone = false;
     let mut transferred = false;
@@ -337,7 +393,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     None => match spec.take() {
                         // A confirmed speculation that found no room: the turn's own run, waiting.
                         Some(s) if heard.no_room => {
-                            let audio = utter.extract(s.start, s.last_voice);
+                            let audio = turn_audio(&carried, &utter, s.start, s.last_voice);
                             generation += 1;
                             hear_turn(audio, s.last_voice, generation, &policy);
                         }
@@ -347,6 +403,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     },
                 },
                 Internal::FirstAudio { at } => {
+                    if let Some(a) = answered.as_mut() {
+                        a.reply_audible.get_or_insert(at);
+                    }
                     if let Some(s) = speaking.as_mut().filter(|s| !s.logged) {
                         s.logged = true;
                         let tts_ms = at.saturating_duration_since(s.started).as_millis() as i64;
@@ -397,7 +456,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
 
         while let Some(te) = turn.poll_event() {
             match te {
-                TurnEvent::SpeechStarted { .. } => {
+                TurnEvent::SpeechStarted { at } => {
+                    caller_onset = Some(at);
                     if turn_start.is_some() {
                         // The caller went on before we answered: drop the pending transcription.
                         generation += 1;
@@ -413,7 +473,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     // Only while nothing else is queued to say: the reply would wait anyway.
                     if speaking.is_none() && pending.is_empty() && !hangup_requested {
                         let start = turn_start.unwrap_or(utterance_start);
-                        let audio = utter.extract(start, last_voice);
+                        let audio = turn_audio(&carried, &utter, start, last_voice);
                         generation += 1;
                         let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
                         stats.started += 1;
@@ -437,7 +497,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             stats.confirmed += 1;
                             match s.heard.take() {
                                 Some(h) if h.no_room => {
-                                    let audio = utter.extract(start, utterance_end);
+                                    let audio = turn_audio(&carried, &utter, start, utterance_end);
                                     generation += 1;
                                     hear_turn(audio, utterance_end, generation, &policy);
                                 }
@@ -452,7 +512,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                             if let Some(s) = other {
                                 s.abort();
                             }
-                            let audio = utter.extract(start, utterance_end);
+                            let audio = turn_audio(&carried, &utter, start, utterance_end);
                             generation += 1;
                             hear_turn(audio, utterance_end, generation, &policy);
                         }
@@ -464,15 +524,44 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                         call.handle.flush();
                         rec.bot_cut(Instant::now());
                         turn.bot_finished(Instant::now());
-                        // Actions after an interrupted Say (e.g. a hang-up) are dropped; the policy
-                        // decides again from what the caller says next. Commits already happened.
-                        pending.extend(handle_event(&mut policy, Event::BargeIn, &mut store, db_call, deps));
+                        match answered.take().filter(|a| continues_turn(a.reply_audible, caller_onset, Instant::now())) {
+                            // Not an answer to the reply: the rest of the last turn. The policy
+                            // forgets that turn and hears it again with what follows.
+                            Some(a) => {
+                                policy = a.before;
+                                asked_digits = a.asked_digits;
+                                turn.expect_digits(a.asked_digits);
+                                if let Some(h) = a.rehearing {
+                                    h.abort();
+                                }
+                                carried = a.audio;
+                                pending.clear();
+                                stats.continued += 1;
+                            }
+                            // Actions after an interrupted Say (e.g. a hang-up) are dropped; the
+                            // policy decides again from what the caller says next. Commits
+                            // already happened.
+                            None => pending.extend(handle_event(&mut policy, Event::BargeIn, &mut store, db_call, deps)),
+                        }
                     }
                 }
-                TurnEvent::IdlePrompt => pending.extend(handle_event(&mut policy, Event::IdlePrompt, &mut store, db_call, deps)),
-                TurnEvent::IdleHangup => pending.extend(handle_event(&mut policy, Event::IdleTimeout, &mut store, db_call, deps)),
-                TurnEvent::TransferToFrontDesk => pending.extend(handle_event(&mut policy, Event::Dtmf('0'), &mut store, db_call, deps)),
-                TurnEvent::Digit(d) => pending.extend(handle_event(&mut policy, Event::Dtmf(d), &mut store, db_call, deps)),
+                // The policy has moved on from the answered turn: it can no longer be withdrawn.
+                TurnEvent::IdlePrompt => {
+                    answered = None;
+                    pending.extend(handle_event(&mut policy, Event::IdlePrompt, &mut store, db_call, deps));
+                }
+                TurnEvent::IdleHangup => {
+                    answered = None;
+                    pending.extend(handle_event(&mut policy, Event::IdleTimeout, &mut store, db_call, deps));
+                }
+                TurnEvent::TransferToFrontDesk => {
+                    answered = None;
+                    pending.extend(handle_event(&mut policy, Event::Dtmf('0'), &mut store, db_call, deps));
+                }
+                TurnEvent::Digit(d) => {
+                    answered = None;
+                    pending.extend(handle_event(&mut policy, Event::Dtmf(d), &mut store, db_call, deps));
+                }
             }
         }
 
@@ -499,10 +588,15 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
             } else {
                 add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
                 let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
+                let before = policy.clone();
                 let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
-                if let (Some(names), Some(n), Some(from)) = (&deps.names, policy.name_to_rehear(), began) {
-                    spawn_rehearing(names.clone(), prompts.names_opts(), utter.extract(from, utterance_end), n, itx.clone());
-                }
+                let audio = began.map(|from| turn_audio(&carried, &utter, from, utterance_end)).unwrap_or_default();
+                let rehearing = match (&deps.names, policy.name_to_rehear()) {
+                    (Some(names), Some(n)) if !audio.is_empty() => Some(spawn_rehearing(names.clone(), prompts.names_opts(), audio.clone(), n, itx.clone())),
+                    _ => None,
+                };
+                let words_only = actions.iter().all(|a| matches!(a, Action::Say { interruptible: true, .. }));
+                answered = words_only.then(|| Answered { before, asked_digits, audio, reply_audible: None, rehearing });
                 if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
                     turn.resume_listening(Instant::now());
                 }
@@ -511,6 +605,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 }
                 pending.extend(actions);
             }
+            carried.clear();
         }
     }
 
@@ -529,6 +624,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
         prepared = stats.prepared,
         played = stats.played,
         mismatched = stats.mismatched,
+        continued = stats.continued,
         "speculative turns"
     );
     if let Some(p) = ready.take() {
@@ -735,7 +831,7 @@ struct Decoding {
 /// Transcribes a turn that carried a name again, with the names recogniser, in the background
 /// (the reply to the turn does not wait for it). It never waits for room: when that engine is
 /// busy, this name is simply not re-heard.
-fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn: u64, tx: mpsc::Sender<Internal>) {
+fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn: u64, tx: mpsc::Sender<Internal>) -> JoinHandle<()> {
     tokio::spawn(async move {
         match names.transcribe(&audio, &opts).await {
             Ok(t) if !t.text.trim().is_empty() => {
@@ -745,7 +841,7 @@ fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn
             // Figures and errors only, never the words.
             Err(e) => tracing::info!(error = %e, "a name could not be re-heard"),
         }
-    });
+    })
 }
 
 fn spawn_transcriber(
@@ -1077,6 +1173,32 @@ mod tests {
         // A time heard, or none begun: no second decoding.
         assert!(!clock_worth_hinting("Tuesday March 10th at 9."));
         assert!(!clock_worth_hinting("Tuesday March 10th, please."));
+    }
+
+    #[test]
+    fn speech_that_starts_as_the_reply_begins_continues_the_turn() {
+        use super::{continues_turn, turn_audio, CONTINUATION_WINDOW};
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let now = ms(5000);
+        // The caller began again 300 ms into the reply, or before it was audible: their turn.
+        assert!(continues_turn(Some(ms(1000)), Some(ms(1300)), now));
+        assert!(continues_turn(Some(ms(1000)), Some(ms(900)), now));
+        assert!(continues_turn(Some(ms(1000)), Some(ms(1000) + CONTINUATION_WINDOW), now));
+        assert!(continues_turn(None, Some(ms(4900)), now));
+        // A second into the reply (the scripted barge-in): an answer to it, an ordinary barge-in.
+        assert!(!continues_turn(Some(ms(1000)), Some(ms(2000)), now));
+        // No speech: nothing to continue.
+        assert!(!continues_turn(Some(ms(1000)), None, now));
+
+        // The carried turn, 300 ms of silence, then the continuation.
+        let mut utter = fd_voice::turn::UtteranceBuffer::new(16_000, Duration::ZERO, Duration::ZERO, Duration::from_secs(5));
+        utter.push(ms(20), &[7i16; 320]);
+        assert_eq!(turn_audio(&[], &utter, t0, ms(20)), vec![7i16; 320]);
+        let out = turn_audio(&[1i16; 100], &utter, t0, ms(20));
+        assert_eq!(out.len(), 100 + 4800 + 320);
+        assert!(out[..100].iter().all(|&x| x == 1) && out[100..4900].iter().all(|&x| x == 0) && out[4900..].iter().all(|&x| x == 7));
     }
 
     #[test]

@@ -315,17 +315,22 @@ impl Receptionist {
     }
 
     /// Whether `text` is already a whole answer to a question callers answer in digits (a phone
-    /// number, a date of birth). The turn-taker waits longer than usual for those, since callers
-    /// pause between digit groups; once the number is whole, the longer wait only keeps the
-    /// caller waiting for the reply.
+    /// number, a date of birth), or a question of the caller's own with no number in it. The
+    /// turn-taker waits longer than usual for digits, since callers pause between digit groups;
+    /// once no more are coming, the longer wait only keeps the caller waiting for the reply.
     pub fn answer_is_whole(&self, text: &str) -> bool {
         let toks = u::tokenize(text);
         let number = || matches!(u::extract_phone(&toks), Some(Phone::E164(_)));
+        // "Could I do Friday morning instead?" when a date of birth was asked for: a question of
+        // their own, not digit groups being read out; nothing more is coming.
+        let asks_instead = || text.trim_end().ends_with('?') && !u::holds_a_number(&toks);
         match self.awaiting {
-            Await::Phone | Await::CallbackNumber => number(),
+            Await::Phone | Await::CallbackNumber => number() || asks_instead(),
             // "Should we call you back at the number you're calling from?"
-            Await::CallbackConfirm => number() || (u::extract_yes_no(&toks) == Some(YesNo::Yes) && u::extract_phone(&toks).is_none()),
-            Await::Dob => u::extract_dob(&toks).is_some(),
+            Await::CallbackConfirm => {
+                number() || (u::extract_yes_no(&toks) == Some(YesNo::Yes) && u::extract_phone(&toks).is_none()) || asks_instead()
+            }
+            Await::Dob => u::extract_dob(&toks).is_some() || asks_instead(),
             _ => false,
         }
     }

@@ -103,6 +103,12 @@ fn tens_word(w: &str) -> Option<u32> {
     TENS.iter().position(|u| !u.is_empty() && *u == w).map(|p| p as u32 * 10)
 }
 
+/// Any number in the tokens, in digits or words ("7", "seven", "forty", "5th", "fifth").
+pub fn holds_a_number(toks: &[Tok]) -> bool {
+    let ws = words(toks);
+    (0..ws.len()).any(|i| ws[i].chars().any(|c| c.is_ascii_digit()) || cardinal_at(&ws, i).is_some() || ordinal_at(&ws, i).is_some())
+}
+
 /// A cardinal at `i` ("7", "seven", "twenty one", "forty-five"): (value, tokens used).
 fn cardinal_at(ws: &[&str], i: usize) -> Option<(u32, usize)> {
     let w = *ws.get(i)?;

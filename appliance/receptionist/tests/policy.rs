@@ -200,6 +200,10 @@ fn a_whole_number_or_date_of_birth_ends_the_wait_for_more_digits() {
     assert_eq!(c.r.expecting(), Expecting::DateOfBirth, "{:?}", c.said);
     assert!(!c.r.answer_is_whole("It's March fourth"));
     assert!(c.r.answer_is_whole("It's March fourth, nineteen eighty"));
+    // A question of the caller's own, with no number in it: no digit groups are coming.
+    assert!(c.r.answer_is_whole("Could I do Friday morning instead?"));
+    assert!(!c.r.answer_is_whole("Is it March fourth?"));
+    assert!(!c.r.answer_is_whole("Could I do Friday morning instead"));
 
     // "Should we call you back at the number you're calling from?": a plain yes is whole too.
     let (mut c, _) = call("+12175550164", "2026-03-02T19:30:00");

@@ -833,8 +833,11 @@ struct Decoding {
 /// busy, this name is simply not re-heard.
 fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn: u64, tx: mpsc::Sender<Internal>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let t0 = Instant::now();
         match names.transcribe(&audio, &opts).await {
             Ok(t) if !t.text.trim().is_empty() => {
+                // Figures only: a name that comes back after the read-back is not used.
+                tracing::info!(turn, ms = t0.elapsed().as_millis() as u64, "name re-heard");
                 let _ = tx.send(Internal::NameReheard { turn, text: t.text }).await;
             }
             Ok(_) => {}

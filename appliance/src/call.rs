@@ -567,6 +567,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
 
         // A confirmed caller turn: the real policy, real tools, exactly once per turn.
         if let Some((heard, prepared)) = confirmed.take() {
+            // A new turn: the one before can no longer be withdrawn.
+            answered = None;
             let Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } = heard;
             let began = turn_start.take();
             let spoken = began.map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();

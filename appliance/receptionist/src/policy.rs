@@ -1915,9 +1915,14 @@ impl Receptionist {
             return Some(p.clone());
         }
         let phone = self.caller_phone.clone()?;
-        let (f, l) = (self.c.first.clone()?, self.c.last.clone()?);
         let ps = tools.find_patient_by_phone(&phone).ok()?;
-        let p = self.record_named(&ps, &f, &l)?;
+        self.take_record_named(&ps)
+    }
+
+    /// The record among `ps` with the name we hold (see [`Self::record_named`]); its spelling
+    /// becomes the one we hold.
+    fn take_record_named(&mut self, ps: &[PatientRef]) -> Option<PatientRef> {
+        let p = self.record_named(ps, self.c.first.as_deref()?, self.c.last.as_deref()?)?;
         self.c.first = Some(p.first.clone());
         self.c.last = Some(p.last.clone());
         Some(p)
@@ -1976,14 +1981,9 @@ impl Receptionist {
                 };
                 // By the date of birth first, then the name as for caller id: an exact name
                 // lookup failed whenever the recogniser spelled the name its own way.
-                let (f, l) = (self.c.first.clone().unwrap_or_default(), self.c.last.clone().unwrap_or_default());
                 match tools.find_patients_by_dob(dob) {
-                    Ok(ps) => self.c.patient = self.record_named(&ps, &f, &l),
+                    Ok(ps) => self.c.patient = self.take_record_named(&ps),
                     Err(e) => return self.tool_failure("find_patient", &e, now, tools, t),
-                }
-                if let Some(p) = &self.c.patient {
-                    self.c.first = Some(p.first.clone());
-                    self.c.last = Some(p.last.clone());
                 }
                 if self.c.patient.is_none() {
                     self.c.id_failures += 1;

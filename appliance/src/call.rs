@@ -103,11 +103,14 @@ fn samples_duration(n: usize) -> Duration {
 }
 
 
-/// Pre-synthesizes [`fd_receptionist::FIXED_SENTENCES`] one request at a time (so a call's own synthesis never
+/// Pre-synthesizes what calls say word for word: the practice's greeting and farewell first, then
+/// [`fd_receptionist::FIXED_SENTENCES`], one request at a time (so a call's own synthesis never
 /// waits behind the whole list). Failures only cost speed.
-pub async fn preload_lead_ins(tts: &TtsClient) {
-    for p in fd_receptionist::FIXED_SENTENCES {
-        if let Err(e) = tts.preload(&[(*p).to_owned()], RATE).await {
+pub async fn preload_fixed_speech(tts: &TtsClient, facts: &fd_receptionist::PracticeFacts) {
+    let practice = [facts.greeting.clone(), fd_receptionist::farewell(&facts.name)];
+    let fixed = fd_receptionist::FIXED_SENTENCES.iter().map(|s| (*s).to_owned());
+    for text in practice.into_iter().chain(fixed) {
+        if let Err(e) = tts.preload(&[text], RATE).await {
             tracing::warn!(error = %e, "could not pre-synthesize a fixed phrase");
             return;
         }

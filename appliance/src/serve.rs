@@ -136,10 +136,7 @@ async fn serve(args: ServeArgs, cfg: Config) -> Result<()> {
             .context("the speech engines did not start")?,
     );
     // Fixed prompts start instantly when pre-synthesized.
-    if let Err(e) = engines.tts().preload(&[facts.greeting.clone(), fd_receptionist::farewell(&facts.name)], 16_000).await {
-        tracing::warn!(error = %e, "could not pre-synthesize the greeting and farewell");
-    }
-    crate::call::preload_lead_ins(&engines.tts()).await;
+    crate::call::preload_fixed_speech(&engines.tts(), &facts).await;
 
     // The LLM's static prompt is evaluated once and stays cached for every turn of every call.
     if let Err(e) = engines.llm().set_system_prompt(&fd_receptionist::llm_system_prompt(&facts)).await {

@@ -463,18 +463,6 @@ impl Store {
         Ok(v)
     }
 
-    /// Case-insensitive name match; `dob` narrows when given.
-    pub fn patients_by_name(&self, first: &str, last: &str, dob: Option<NaiveDate>, actor: Actor) -> Result<Vec<Patient>> {
-        let mut st = self.conn.prepare(&format!(
-            "{PATIENT_SELECT} WHERE last_name = ?2 COLLATE NOCASE AND first_name = ?1 COLLATE NOCASE AND (?3 IS NULL OR dob = ?3) ORDER BY id"
-        ))?;
-        let v = st
-            .query_map(params![first.trim(), last.trim(), dob.map(|d| d.to_string())], patient_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Store::audit(&self.conn, self.now(), actor, "read", "patients", None)?;
-        Ok(v)
-    }
-
     /// Find the patient by name and (phone or DOB), filling in missing phone/DOB; else create one.
     pub fn upsert_patient(&mut self, p: &NewPatient, actor: Actor) -> Result<Patient> {
         let now = self.now();

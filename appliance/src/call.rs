@@ -74,6 +74,8 @@ struct Answered {
     reply_audible: Option<Instant>,
     /// Its name being re-heard: a stale result for a turn withdrawn.
     rehearing: Option<JoinHandle<()>>,
+    /// Its row in the transcript: rewritten with the whole turn if the caller goes on.
+    caller_row: Option<i64>,
 }
 
 /// The caller, whose speech began at `caller_onset`, went on with their turn rather than
@@ -278,6 +280,8 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let mut answered: Option<Answered> = None;
     // The audio of an answered turn the caller went on with: it opens the current turn.
     let mut carried: Vec<i16> = Vec::new();
+    // That answered turn's transcript row, to be rewritten with the whole turn.
+    let mut revising: Option<i64> = None;
     // Where the caller's latest utterance began.
     let mut caller_onset: Option<Instant> = None;
     let mut hangup_requested = false;
@@ -538,6 +542,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                                     h.abort();
                                 }
                                 carried = a.audio;
+                                revising = a.caller_row;
                                 pending.clear();
                                 stats.continued += 1;
                             }
@@ -572,6 +577,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
         if let Some((heard, prepared)) = confirmed.take() {
             // A new turn: the one before can no longer be withdrawn.
             answered = None;
+            let revise = revising.take();
             let Heard { text, asr_ms, llm_ms, reading, utterance_end, .. } = heard;
             let began = turn_start.take();
             let spoken = began.map(|s| utterance_end.saturating_duration_since(s)).unwrap_or_default();
@@ -591,7 +597,16 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                 let ev = Event::CallerSaid { text, asr_confidence: None, understanding: None };
                 pending.extend(handle_event(&mut policy, ev, &mut store, db_call, deps));
             } else {
-                add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing);
+                // A turn heard again whole replaces its withdrawn first part in the transcript.
+                let caller_row = match revise {
+                    Some(id) => {
+                        if let Err(e) = store.revise_turn(db_call, id, &text, timing.asr_ms) {
+                            tracing::error!(error = %e, "could not store a transcript turn");
+                        }
+                        Some(id)
+                    }
+                    None => add_turn(&mut store, db_call, Speaker::Caller, &text, started, &timing),
+                };
                 let ev = Event::CallerSaid { text, asr_confidence: None, understanding: reading };
                 let before = policy.clone();
                 let actions = handle_event(&mut policy, ev, &mut store, db_call, deps);
@@ -601,7 +616,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     _ => None,
                 };
                 let words_only = actions.iter().all(|a| matches!(a, Action::Say { interruptible: true, .. }));
-                answered = words_only.then(|| Answered { before, asked_digits, audio, reply_audible: None, rehearing });
+                answered = words_only.then(|| Answered { before, asked_digits, audio, reply_audible: None, rehearing, caller_row });
                 if !actions.iter().any(|a| matches!(a, Action::Say { .. })) {
                     turn.resume_listening(Instant::now());
                 }
@@ -1092,7 +1107,7 @@ fn spawn_speaker(tts: TtsClient, handle: CallHandle, text: String, tx: mpsc::Sen
     })
 }
 
-fn add_turn(store: &mut Store, db_call: i64, speaker: Speaker, text: &str, started: Instant, timing: &Timing) {
+fn add_turn(store: &mut Store, db_call: i64, speaker: Speaker, text: &str, started: Instant, timing: &Timing) -> Option<i64> {
     let t = Turn {
         speaker,
         text: text.to_owned(),
@@ -1102,9 +1117,7 @@ fn add_turn(store: &mut Store, db_call: i64, speaker: Speaker, text: &str, start
         tts_ms: None,
         first_rtp_ms: None,
     };
-    if let Err(e) = store.add_turn(db_call, &t) {
-        tracing::error!(error = %e, "could not store a transcript turn");
-    }
+    store.add_turn(db_call, &t).map_err(|e| tracing::error!(error = %e, "could not store a transcript turn")).ok()
 }
 
 fn log_recorded(r: &Recorded) {

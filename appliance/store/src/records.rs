@@ -266,6 +266,24 @@ impl Store {
         Ok(id)
     }
 
+    /// Replace a caller turn's words with a fuller hearing of the same turn (the caller went on
+    /// after a pause and the whole turn was heard again). The turn keeps its place and time, so
+    /// the transcript does not show the first part twice.
+    pub fn revise_turn(&mut self, call_id: i64, turn_id: i64, text: &str, asr_ms: Option<i64>) -> Result<()> {
+        let now = self.now();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE call_turns SET text = ?3, asr_ms = COALESCE(?4, asr_ms) WHERE id = ?2 AND call_id = ?1",
+            params![call_id, turn_id, text, asr_ms],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "call turn", id: turn_id });
+        }
+        Store::audit(&tx, now, Actor::Call(call_id), "update", "call_turns", Some(turn_id))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Close the call and queue its anonymized usage event (duration and outcome only).
     pub fn end_call(&mut self, call_id: i64, end: &CallEnd) -> Result<()> {
         let now = self.now();

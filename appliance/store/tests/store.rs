@@ -160,6 +160,30 @@ fn patient_lookup_and_upsert() {
 }
 
 #[test]
+fn a_caller_turn_heard_again_whole_keeps_its_place_in_the_transcript() {
+    let (_d, mut s) = demo();
+    let c = s.start_call(&NewCall { direction: Direction::Inbound, caller: None, callee: Some("100".into()) }).unwrap();
+    let turn = |speaker, text: &str, offset_ms| Turn { speaker, text: text.into(), offset_ms, asr_ms: Some(300), llm_ms: None, tts_ms: None, first_rtp_ms: None };
+    let first = s.add_turn(c, &turn(Speaker::Caller, "Today if you can.", 4000)).unwrap();
+    s.add_turn(c, &turn(Speaker::Receptionist, "Can I have your name?", 6000)).unwrap();
+    s.revise_turn(c, first, "Today if you can. My name is Kevin Brooks.", Some(450)).unwrap();
+    let turns = s.call_turns(c, Actor::Cli).unwrap();
+    let rows: Vec<_> = turns.iter().map(|t| (t.seq, t.speaker.as_str(), t.text.as_str(), t.offset_ms, t.asr_ms)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "caller", "Today if you can. My name is Kevin Brooks.", 4000, Some(450)),
+            (2, "receptionist", "Can I have your name?", 6000, Some(300)),
+        ]
+    );
+    assert!(s.audit_log(100).unwrap().iter().any(|r| r.action == "update" && r.table == "call_turns" && r.record_id == Some(first)));
+    // Only that call's own turn can be revised.
+    let other = s.start_call(&NewCall { direction: Direction::Inbound, caller: None, callee: Some("100".into()) }).unwrap();
+    assert!(matches!(s.revise_turn(other, first, "x", None), Err(StoreError::NotFound { .. })));
+    assert_eq!(s.call_turns(c, Actor::Cli).unwrap()[0].text, "Today if you can. My name is Kevin Brooks.");
+}
+
+#[test]
 fn calls_turns_messages_usage() {
     let (_d, mut s) = demo();
     let mut ids = Vec::new();

@@ -316,6 +316,7 @@ async fn shutdown_signal() {
 /// are spelled, so a list that cannot be read is logged (path only) and the calls go on without.
 fn name_spellings(paths: &fd_models::ModelPaths) -> Option<Arc<fd_receptionist::spellings::NameSpellings>> {
     let (Some(sur), Some(first)) = (&paths.surnames, &paths.first_names) else { return None };
+    let t0 = std::time::Instant::now();
     let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| tracing::warn!(path = %p.display(), error = %e, "name spellings not read; names are kept as heard")).ok();
     let mut s = fd_receptionist::spellings::NameSpellings::new(&read(sur)?, &read(first)?);
     // The homophone tables are optional on their own: without them rare spellings are kept.
@@ -324,6 +325,6 @@ fn name_spellings(paths: &fd_models::ModelPaths) -> Option<Arc<fd_receptionist::
     }
     let (n_sur, n_first) = s.sizes();
     let (h_sur, h_first) = s.homophone_sizes();
-    tracing::info!(surnames = n_sur, first_names = n_first, surname_homophones = h_sur, first_name_homophones = h_first, "name spellings loaded");
+    tracing::info!(surnames = n_sur, first_names = n_first, surname_homophones = h_sur, first_name_homophones = h_first, ms = t0.elapsed().as_millis() as u64, "name spellings loaded");
     Some(Arc::new(s))
 }

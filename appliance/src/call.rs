@@ -474,11 +474,17 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     }
                 }
                 TurnEvent::Pause { utterance_start, last_voice } => {
+                    // Its run may still count as in flight until the abort lands.
+                    let had_spec = spec.as_ref().is_some_and(|s| s.heard.is_none());
                     if let Some(s) = spec.take() {
                         s.abort();
                     }
-                    // Only while nothing else is queued to say: the reply would wait anyway.
-                    if speaking.is_none() && pending.is_empty() && !hangup_requested {
+                    // Only while nothing else is queued to say: the reply would wait anyway. And
+                    // only on an idle recogniser: most pauses are gaps between words (a call starts
+                    // dozens), so with several callers speculation would queue ahead of other
+                    // callers' finished turns. (This call's own speculation was just dropped.)
+                    let recogniser_idle = deps.asr.0.work_in_flight() <= usize::from(had_spec);
+                    if speaking.is_none() && pending.is_empty() && !hangup_requested && recogniser_idle {
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = turn_audio(&carried, &utter, start, last_voice);
                         generation += 1;

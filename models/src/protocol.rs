@@ -98,6 +98,11 @@ impl Request {
         }
     }
 
+    /// Work for the model (not liveness, info or a cancel, which the server loop answers).
+    pub fn is_work(&self) -> bool {
+        !matches!(self, Request::Health { .. } | Request::Info { .. } | Request::Cancel { .. })
+    }
+
     /// A short name for logs (never the content: prompts and audio may carry PHI).
     pub fn kind(&self) -> &'static str {
         match self {

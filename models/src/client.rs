@@ -348,6 +348,8 @@ pub struct TranscribeOpts {
     pub audio_ctx: Option<u32>,
     /// Phrases the caller is likely to say now (see `Request::Transcribe::bias`).
     pub bias: Vec<String>,
+    /// Ahead of the end of turn: another caller's finished turn preempts it (`busy`).
+    pub speculative: bool,
 }
 
 /// A transcription.
@@ -372,10 +374,10 @@ impl AsrClient {
     pub async fn transcribe(&self, pcm16k: &[i16], opts: &TranscribeOpts) -> Result<Transcript, EngineError> {
         let prompt = opts.vocabulary_prompt.clone();
         let audio_ctx = opts.audio_ctx;
-        let bias = opts.bias.clone();
+        let (bias, speculative) = (opts.bias.clone(), opts.speculative);
         let (resp, _) = self
             .0
-            .call(|id| Request::Transcribe { id, sample_rate: 16000, prompt, audio_ctx, bias }, &pcm_to_bytes(pcm16k))
+            .call(|id| Request::Transcribe { id, sample_rate: 16000, prompt, audio_ctx, bias, speculative }, &pcm_to_bytes(pcm16k))
             .await?;
         match resp {
             Response::Transcript { text, segments, audio_ctx, skipped_silence, .. } => {

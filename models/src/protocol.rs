@@ -51,6 +51,10 @@ pub enum Request {
         /// the decoder favours them where the audio is ambiguous. Never logged (may be PHI).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         bias: Vec<String>,
+        /// Started ahead of the caller's end of turn (they may speak on): any work request that
+        /// is not speculative preempts it, queued or running, with `busy`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        speculative: bool,
     },
     /// LLM: replace the cached system prompt (its KV cache is computed once, here).
     SetSystemPrompt { id: u64, text: String },
@@ -101,6 +105,11 @@ impl Request {
     /// Work for the model (not liveness, info or a cancel, which the server loop answers).
     pub fn is_work(&self) -> bool {
         !matches!(self, Request::Health { .. } | Request::Info { .. } | Request::Cancel { .. })
+    }
+
+    /// Work that gives way to any other work (see `Transcribe::speculative`).
+    pub fn is_speculative(&self) -> bool {
+        matches!(self, Request::Transcribe { speculative: true, .. })
     }
 
     /// A short name for logs (never the content: prompts and audio may carry PHI).
@@ -364,7 +373,7 @@ mod tests {
 
     #[test]
     fn frame_round_trip_split_across_reads() {
-        let req = Request::Transcribe { id: 7, sample_rate: 16000, prompt: Some("Dr. Patel".into()), audio_ctx: None, bias: vec!["nine o'clock".into()] };
+        let req = Request::Transcribe { id: 7, sample_rate: 16000, prompt: Some("Dr. Patel".into()), audio_ctx: None, bias: vec!["nine o'clock".into()], speculative: true };
         let pcm = [1i16, -2, 300, i16::MIN, i16::MAX];
         let bytes = encode_frame(&req, &pcm_to_bytes(&pcm)).unwrap();
         let mut dec = FrameDecoder::new();

@@ -4,7 +4,9 @@
 //! `Sync`); the socket side is a small tokio loop. `health` and `info` are answered by the socket
 //! side, so a busy model never looks dead. Work requests go through a bounded queue: when it is
 //! full the request gets `busy` at once instead of waiting unboundedly. `cancel` sets a flag the
-//! engine checks between tokens / sentences / queue pick-up.
+//! engine checks between tokens / sentences / queue pick-up. A speculative request (a
+//! transcription started before the caller's turn is over) gives way to any other work: it is
+//! cancelled, queued or running, and answered `busy`, as if there had been no room for it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,10 @@ impl Failure {
     pub fn cancelled() -> Self {
         Self::new(ErrorCode::Cancelled, "cancelled by the client")
     }
+    /// A speculative request that gave way to other work: `busy`, as if the queue had been full.
+    pub fn preempted() -> Self {
+        Self::new(ErrorCode::Busy, "speculative work gave way to a finished turn")
+    }
 }
 
 /// One unit of work handed to the engine's worker thread.
@@ -58,6 +64,8 @@ pub struct Job {
     pub request: Request,
     pub payload: Vec<u8>,
     cancel: Arc<AtomicBool>,
+    /// Set (with `cancel`) when other work preempted this speculative request.
+    preempted: Arc<AtomicBool>,
     out: mpsc::UnboundedSender<Vec<u8>>,
 }
 
@@ -112,7 +120,14 @@ enum WorkerMsg {
     Closed(u64),
 }
 
-type CancelMap = Arc<Mutex<HashMap<(u64, u64), Arc<AtomicBool>>>>;
+/// Work requests queued or running, by (connection, request id).
+type CancelMap = Arc<Mutex<HashMap<(u64, u64), Pending>>>;
+
+struct Pending {
+    cancel: Arc<AtomicBool>,
+    /// `Some` for a speculative request: its preempted flag.
+    speculative: Option<Arc<AtomicBool>>,
+}
 
 /// Resident set size of this process in bytes, from /proc (0 if unavailable).
 pub fn rss_bytes() -> u64 {
@@ -194,6 +209,12 @@ fn worker(mut engine: Box<dyn Engine>, rx: std_mpsc::Receiver<WorkerMsg>, cancel
                 Err(_) => Err(Failure::internal("the engine panicked while handling the request")),
             }
         };
+        // Stopped to make way (before or during the run): `busy`, so the client retries later.
+        // A run that finished anyway keeps its result.
+        let result = match result {
+            Err(_) if job.preempted.load(Ordering::Relaxed) => Err(Failure::preempted()),
+            r => r,
+        };
         let (resp, payload) = match result {
             Ok(ok) => ok,
             Err(f) => (Response::error(id, f.code, f.message), Vec::new()),
@@ -267,18 +288,29 @@ async fn connection(
                 }),
                 Request::Cancel { target, .. } => {
                     if let Ok(m) = cancels.lock() {
-                        if let Some(flag) = m.get(&(conn, target)) {
-                            flag.store(true, Ordering::Relaxed);
+                        if let Some(p) = m.get(&(conn, target)) {
+                            p.cancel.store(true, Ordering::Relaxed);
                         }
                     }
                     send(Response::Ok { id });
                 }
                 request => {
                     let cancel = Arc::new(AtomicBool::new(false));
+                    let preempted = Arc::new(AtomicBool::new(false));
+                    let speculative = request.is_speculative();
                     if let Ok(mut m) = cancels.lock() {
-                        m.insert((conn, id), cancel.clone());
+                        if !speculative {
+                            // Other work goes first: every speculative request gives way.
+                            for p in m.values() {
+                                if let Some(flag) = &p.speculative {
+                                    flag.store(true, Ordering::Relaxed);
+                                    p.cancel.store(true, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        m.insert((conn, id), Pending { cancel: cancel.clone(), speculative: speculative.then(|| preempted.clone()) });
                     }
-                    let job = Job { conn, request, payload: frame.payload, cancel, out: out_tx.clone() };
+                    let job = Job { conn, request, payload: frame.payload, cancel, preempted, out: out_tx.clone() };
                     match work.try_send(WorkerMsg::Job(job)) {
                         Ok(()) => {}
                         Err(std_mpsc::TrySendError::Full(_)) => {
@@ -297,9 +329,9 @@ async fn connection(
     }
     // Client gone: cancel everything it had in flight, free its state.
     if let Ok(m) = cancels.lock() {
-        for ((c, _), flag) in m.iter() {
+        for ((c, _), p) in m.iter() {
             if *c == conn {
-                flag.store(true, Ordering::Relaxed);
+                p.cancel.store(true, Ordering::Relaxed);
             }
         }
     }

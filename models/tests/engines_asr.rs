@@ -133,7 +133,7 @@ fn bad_input_is_a_typed_error_and_silence_skips_whisper() {
     let long = vec![100i16; 16000 * 31];
     assert!(matches!(rt.block_on(client.transcribe(&long, &opts)), Err(EngineError::BadRequest { .. })));
     // Wrong sample rate through the raw protocol.
-    let r = rt.block_on(client.0.call(|id| Request::Transcribe { id, sample_rate: 8000, prompt: None, audio_ctx: None, bias: vec![] }, &pcm_to_bytes(&[1, 2, 3])));
+    let r = rt.block_on(client.0.call(|id| Request::Transcribe { id, sample_rate: 8000, prompt: None, audio_ctx: None, bias: vec![], speculative: false }, &pcm_to_bytes(&[1, 2, 3])));
     assert!(matches!(r, Err(EngineError::BadRequest { ref message, .. }) if message.contains("16000")), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(2), "bad requests must be rejected without running Whisper");
     let silent = rt.block_on(client.transcribe(&vec![0i16; 16000 * 2], &opts)).unwrap();
@@ -148,7 +148,7 @@ fn a_cancelled_transcription_stops_at_once_and_the_next_one_is_right() {
     let eng = asr_engine();
     let rt = rt();
     let client = asr_client(&eng.socket);
-    let full_window = |id| Request::Transcribe { id, sample_rate: 16000, prompt: None, audio_ctx: Some(1500), bias: vec![] };
+    let full_window = |id| Request::Transcribe { id, sample_rate: 16000, prompt: None, audio_ctx: Some(1500), bias: vec![], speculative: false };
     // How long the slow (full 30 s window) run takes here when nobody cancels it.
     let t = Instant::now();
     rt.block_on(client.0.call(full_window, &pcm_to_bytes(&clips[3].1))).unwrap();

@@ -92,7 +92,7 @@ fn load(args: &Args, threads: u32) -> Result<Asr, String> {
 
 impl Engine for Asr {
     fn handle(&mut self, job: &Job) -> Result<(Response, Vec<u8>), Failure> {
-        let Request::Transcribe { id, sample_rate, prompt, audio_ctx, bias } = &job.request else {
+        let Request::Transcribe { id, sample_rate, prompt, audio_ctx, bias, .. } = &job.request else {
             return Err(Failure::bad_request(format!("the ASR engine does not handle `{}`", job.request.kind())));
         };
         if *sample_rate != 16000 {

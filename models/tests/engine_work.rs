@@ -1,0 +1,118 @@
+//! How engines share their one worker between calls: the client counts the work it has sent and
+//! not yet finished with, across its clones (the appliance starts speculative transcriptions only
+//! while the recogniser is idle), and a speculative request gives way to any other work.
+
+use std::time::Duration;
+
+use fd_models::client::{AsrClient, EngineError, TranscribeOpts};
+use fd_models::protocol::{Request, Response};
+use fd_models::protocol_server::{serve, Engine, EngineInfo, Failure, Job};
+
+/// Holds a speculative transcription (or any, when `hold_all`) until it is cancelled, then
+/// reports the cancel; answers the others at once.
+struct Holds {
+    hold_all: bool,
+}
+
+impl Engine for Holds {
+    fn handle(&mut self, job: &Job) -> Result<(Response, Vec<u8>), Failure> {
+        if self.hold_all || job.request.is_speculative() {
+            while !job.cancelled() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            return Err(Failure::cancelled());
+        }
+        let text = "heard".to_string();
+        Ok((Response::Transcript { id: job.request.id(), text, segments: Vec::new(), audio_ctx: 0, skipped_silence: false }, Vec::new()))
+    }
+}
+
+/// An engine on a fresh socket, and a client that has seen it answer.
+async fn engine(hold_all: bool) -> (tempfile::TempDir, AsrClient) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("asr.sock");
+    let s = socket.clone();
+    std::thread::spawn(move || {
+        let info = EngineInfo { engine: "asr".into(), model: "test".into(), threads: 1, problem: None };
+        let _ = serve(&s, info, Ok(Box::new(Holds { hold_all })), 4);
+    });
+    let client = AsrClient::new(&socket);
+    for _ in 0..100 {
+        if client.0.health().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (dir, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_flight_counts_open_work_requests_only() {
+    let (_dir, client) = engine(true).await;
+    assert_eq!(client.0.work_in_flight(), 0);
+
+    // A clone (another call's handle on the same engine) sees the same count.
+    let other = client.clone();
+    let pcm = vec![0i16; 1600];
+    let run = tokio::spawn(async move { other.transcribe(&pcm, &TranscribeOpts::default()).await });
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = client.0.work_in_flight();
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 1, "the transcription in flight is counted");
+    // Liveness checks are not work.
+    client.0.health().await.unwrap();
+    assert_eq!(client.0.work_in_flight(), 1);
+
+    // Dropping the request (the speculation was discarded) cancels it and uncounts it.
+    run.abort();
+    let _ = run.await;
+    assert_eq!(client.0.work_in_flight(), 0);
+
+    // A request that ends (here with the engine's error) is uncounted too.
+    let s = client.0.request(|id| Request::Transcribe { id, sample_rate: 16_000, prompt: None, audio_ctx: None, bias: Vec::new(), speculative: false }, &[0u8; 320]).await.unwrap();
+    assert_eq!(client.0.work_in_flight(), 1);
+    s.cancel().await;
+    assert_eq!(client.0.work_in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_turn_preempts_speculative_transcriptions_running_or_queued() {
+    let (_dir, client) = engine(false).await;
+    let pcm = vec![0i16; 1600];
+    let speculative = TranscribeOpts { speculative: true, ..Default::default() };
+    // One caller's speculation runs (held by the engine), another's waits behind it.
+    let running = tokio::spawn({
+        let (c, pcm, o) = (client.clone(), pcm.clone(), speculative.clone());
+        async move { c.transcribe(&pcm, &o).await }
+    });
+    let queued = tokio::spawn({
+        let (c, pcm, o) = (client.clone(), pcm.clone(), speculative.clone());
+        async move { c.transcribe(&pcm, &o).await }
+    });
+    while client.0.work_in_flight() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A third caller's turn is over: it is heard now, not after the speculations.
+    let t = tokio::time::timeout(Duration::from_secs(5), client.transcribe(&pcm, &TranscribeOpts::default())).await;
+    assert_eq!(t.expect("the finished turn waited behind speculation").unwrap().text, "heard");
+    // Both speculations were told there was no room (their turns get their own runs if they end).
+    for h in [running, queued] {
+        let r = tokio::time::timeout(Duration::from_secs(5), h).await.expect("the speculation was never stopped").unwrap();
+        assert!(matches!(r, Err(EngineError::Busy { .. })), "{r:?}");
+    }
+    // A speculation alone is not preempted by anything but other work.
+    let alone = tokio::spawn({
+        let (c, o) = (client.clone(), speculative.clone());
+        async move { c.transcribe(&pcm, &o).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client.0.health().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!alone.is_finished(), "a health check preempted the speculation");
+    alone.abort();
+}

@@ -13,6 +13,8 @@
 //! and the real policy (real tools: writes happen only here, every turn exactly once) decides; its
 //! reply plays from the buffer when it is the one prepared. Speech after the `Pause` discards it all.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fd_models::client::{AsrClient, GenerateOpts, LlmClient, TranscribeOpts, TtsClient, VadClient};
@@ -256,9 +258,11 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
+    // This call's transcriptions not yet ended (counted from spawn until the task is dropped).
+    let own_runs = Arc::new(AtomicUsize::new(0));
     // The turn's own transcription (not a speculative one): it waits for room in the ASR queue.
     let hear_turn = |audio: Vec<i16>, end: Instant, generation: u64, policy: &Receptionist| {
-        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, itx.clone());
+        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, &own_runs, itx.clone());
     };
     let mut speaking: Option<Speaking> = None;
     let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
@@ -474,8 +478,6 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     }
                 }
                 TurnEvent::Pause { utterance_start, last_voice } => {
-                    // Its run may still count as in flight until the abort lands.
-                    let had_spec = spec.as_ref().is_some_and(|s| s.heard.is_none());
                     if let Some(s) = spec.take() {
                         s.abort();
                     }
@@ -483,14 +485,15 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     // only on an idle recogniser: most pauses are gaps between words (a call starts
                     // dozens), so with several callers speculation would take the CPU from their
                     // replies. Waiting for the recogniser to be free instead was worse (4 callers,
-                    // pooled: p50 1271 against 1099 ms). (This call's own speculation was just
-                    // dropped.) A finished turn preempts a speculative run in the engine anyway.
-                    let recogniser_idle = deps.asr.0.work_in_flight() <= usize::from(had_spec);
+                    // pooled: p50 1271 against 1099 ms). A finished turn preempts a speculative run
+                    // in the engine anyway. This call's own runs do not count: one aborted on
+                    // `Resumed` in this same batch of events has not ended yet.
+                    let recogniser_idle = deps.asr.0.work_in_flight() <= own_runs.load(Ordering::Acquire);
                     if speaking.is_none() && pending.is_empty() && !hangup_requested && recogniser_idle {
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = turn_audio(&carried, &utter, start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
+                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, &own_runs, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -882,10 +885,21 @@ fn spawn_transcriber(
     utterance_end: Instant,
     generation: u64,
     wait_for_room: bool,
+    own_runs: &Arc<AtomicUsize>,
     tx: mpsc::Sender<Internal>,
 ) -> JoinHandle<()> {
     let (asr, llm, names) = (deps.asr.clone(), deps.llm.clone(), deps.names.clone());
+    // Counted now, uncounted when the task ends or its abort lands.
+    struct Running(Arc<AtomicUsize>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    own_runs.fetch_add(1, Ordering::AcqRel);
+    let running = Running(own_runs.clone());
     tokio::spawn(async move {
+        let _running = running;
         let t0 = Instant::now();
         // First without the phrase hints: a hint can pull a word the caller did not say into a
         // turn ("Okay, what do you have that afternoon?" came out "1, 2, have met after noon" while

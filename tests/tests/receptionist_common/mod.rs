@@ -284,8 +284,7 @@ pub fn check_expect(store: &Store, before: &[Row], expect: &toml::Table) -> Vec<
     }
     // A caller who went on after a pause is heard again as one turn; the transcript shows that
     // turn once, not its first part and then the whole.
-    let letters = |t: &str| t.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
-    let heard: Vec<String> = turns.iter().filter(|t| t.speaker == "caller").map(|t| letters(&t.text)).collect();
+    let heard: Vec<String> = turns.iter().filter(|t| t.speaker == "caller").map(|t| norm(&t.text)).collect();
     for w in heard.windows(2) {
         if w[0].len() >= 12 && w[1].len() > w[0].len() && w[1].starts_with(&w[0]) {
             fails.push("transcript: a caller turn is repeated as the start of the next one".into());

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -73,7 +72,11 @@ impl Timeouts {
 type Pending = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<(Response, Vec<u8>)>>>>;
 
 struct Conn {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// Whole frames for the connection's writer task. A request future can be dropped at any
+    /// await (a call discards its speculation the moment the caller speaks on); writing from it
+    /// directly could leave half a frame on the socket, and the next frame would then be garbage
+    /// to the engine, which drops the connection with every other call's request on it.
+    frames: mpsc::UnboundedSender<Vec<u8>>,
     pending: Pending,
     alive: Arc<AtomicBool>,
 }
@@ -148,10 +151,21 @@ impl EngineClient {
             .await
             .map_err(|_| self.unavailable("connect timed out"))?
             .map_err(|e| self.unavailable(format!("cannot connect to {}: {e}", self.inner.socket.display())))?;
-        let (mut rd, wr) = stream.into_split();
+        let (mut rd, mut wr) = stream.into_split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let alive = Arc::new(AtomicBool::new(true));
-        let conn = Arc::new(Conn { writer: tokio::sync::Mutex::new(wr), pending: pending.clone(), alive: alive.clone() });
+        let (frames, mut frames_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let conn = Arc::new(Conn { frames, pending: pending.clone(), alive: alive.clone() });
+        // Ends when the connection is replaced and dropped (the channel closes) or a write fails.
+        let writer_alive = alive.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames_rx.recv().await {
+                if wr.write_all(&frame).await.is_err() {
+                    writer_alive.store(false, Ordering::Release);
+                    break;
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut dec = FrameDecoder::new();
             let mut buf = vec![0u8; 64 * 1024];
@@ -204,17 +218,10 @@ impl EngineClient {
         if let Ok(mut p) = conn.pending.lock() {
             p.insert(id, tx);
         }
-        let write = async {
-            let mut w = conn.writer.lock().await;
-            w.write_all(&frame).await
-        };
-        match tokio::time::timeout_at(deadline, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                conn.alive.store(false, Ordering::Release);
-                return Err(self.unavailable(format!("write failed: {e}")));
-            }
-            Err(_) => return Err(EngineError::Timeout { engine: self.inner.engine.clone(), after: self.inner.timeouts.request }),
+        // Queued whole; an engine that stops reading is caught by the response deadline.
+        if conn.frames.send(frame).is_err() {
+            conn.alive.store(false, Ordering::Release);
+            return Err(self.unavailable("write failed: the connection's writer has stopped"));
         }
         // The reader may have died between connect and register: don't wait for nothing.
         if !conn.alive.load(Ordering::Acquire) {

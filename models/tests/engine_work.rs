@@ -116,3 +116,57 @@ async fn a_finished_turn_preempts_speculative_transcriptions_running_or_queued()
     assert!(!alone.is_finished(), "a health check preempted the speculation");
     alone.abort();
 }
+
+/// A call drops its speculative transcription the moment the caller speaks on, which may be in
+/// the middle of sending a long turn's audio to the engine. The frame must still go out whole:
+/// half a frame followed by the next request is garbage to the engine, which then drops the
+/// connection and every other call's request on it ("connection lost mid-request").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_while_its_audio_is_being_sent_does_not_corrupt_the_connection() {
+    use fd_models::protocol::FrameDecoder;
+    use tokio::io::AsyncReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("asr.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let client = AsrClient::new(&socket);
+    let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = accepted_tx.send(());
+        stream
+    });
+    // 20 s of audio (640 kB): more than the socket buffers hold while the engine reads nothing.
+    let long_turn = vec![0x1234i16; 20 * 16_000];
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        client.transcribe(&long_turn, &TranscribeOpts { speculative: true, ..Default::default() }),
+    )
+    .await;
+    assert!(dropped.is_err(), "the send was expected to be still under way (the engine reads nothing yet)");
+    accepted_rx.await.unwrap();
+    let mut stream = server.await.unwrap();
+
+    // Another request on the same client, then the engine starts reading.
+    let next = tokio::spawn({
+        let c = client.clone();
+        async move { c.transcribe(&[0i16; 1600], &TranscribeOpts::default()).await }
+    });
+    let mut dec = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut kinds = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !kinds.iter().any(|(k, spec): &(String, bool)| k == "transcribe" && !spec) {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await.expect("the next request never arrived").unwrap();
+        assert!(n > 0, "the client closed the connection");
+        dec.push(&buf[..n]);
+        while let Some(frame) = dec.next_frame().expect("the byte stream is no longer valid frames") {
+            let req: Request = frame.parse().expect("a frame that is not a request");
+            kinds.push((req.kind().to_string(), req.is_speculative()));
+        }
+    }
+    next.abort();
+    // The dropped request went out whole and was then cancelled.
+    assert_eq!(kinds[0], ("transcribe".to_string(), true), "{kinds:?}");
+    assert!(kinds.iter().any(|(k, _)| k == "cancel"), "{kinds:?}");
+}

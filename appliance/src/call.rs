@@ -1032,6 +1032,7 @@ fn rules_find_nothing(text: &str, expect_time: bool) -> bool {
         && !is_thanks(&toks)
         && appointment_type_hint(&toks).is_none()
         && !is_emergency(&toks)
+        && !mentions_staff_matter(&toks)
 }
 
 /// A grammar-constrained reading of one utterance; `None` on any failure or after 1.5 s (the

@@ -524,6 +524,11 @@ impl Receptionist {
         ut.thanks = u::is_thanks(&toks);
         ut.repeat = u::wants_repeat(&toks);
         ut.topic = u::extract_topic(&toks);
+        // A call opened about a bill, records or a prescription is for a person. Only between
+        // tasks: in a message being taken, "calling about a charge" is its topic.
+        if ut.intent.is_none() && self.between_tasks() && u::mentions_staff_matter(&toks) {
+            ut.intent = Some(Intent::Human);
+        }
         if let Some(r) = llm {
             self.merge_llm(&mut ut, r, today, anchor, open, close);
         }
@@ -553,12 +558,16 @@ impl Receptionist {
         ut
     }
 
+    /// No task under way: the caller may ask for anything.
+    fn between_tasks(&self) -> bool {
+        self.flow.is_none() || matches!(self.awaiting, Await::Open | Await::AnythingElse)
+    }
+
     /// The model fills gaps only; its yes never commits (only its no is taken).
     fn merge_llm(&self, ut: &mut Utt, r: &LlmReading, today: NaiveDate, anchor: Option<NaiveDate>, open: NaiveTime, close: NaiveTime) {
         // The model's intent is taken only when no task is under way: a guess about a garbled
         // line must not turn a message being taken into a booking (it did, on a real call).
-        let between_tasks = self.flow.is_none() || matches!(self.awaiting, Await::Open | Await::AnythingElse);
-        if ut.intent.is_none() && between_tasks {
+        if ut.intent.is_none() && self.between_tasks() {
             ut.intent = match r.intent.as_deref() {
                 Some("book") => Some(Intent::Book),
                 Some("reschedule") => Some(Intent::Reschedule),

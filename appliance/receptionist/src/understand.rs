@@ -1454,6 +1454,20 @@ pub fn extract_intent(toks: &[Tok]) -> Option<Intent> {
     None
 }
 
+/// The caller mentions what only the practice's staff deal with: accounts, records,
+/// prescriptions ("I'm calling about a charge from my last visit"). Opening a call with it is a
+/// request for a person, whatever the recogniser made of "talk to someone" ("talk somewhere
+/// about my bill"); in the middle of a message it is only the message's topic.
+pub fn mentions_staff_matter(toks: &[Tok]) -> bool {
+    has_any(
+        &words(toks),
+        &[
+            "bill", "bills", "billing", "billed", "invoice", "charge", "charged", "charges", "statement", "balance", "refund",
+            "payment", "prescription", "prescriptions", "records", "results",
+        ],
+    )
+}
+
 /// Appointment-type hint mapped to the practice's type names used in fixtures; the policy maps
 /// it onto the configured types (see `AppointmentKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -255,6 +255,25 @@ fn intents() {
     assert_eq!(intent("I'm a new patient"), None);
 }
 
+/// Accounts, records and prescriptions are staff's (the policy puts such a call through, or takes
+/// a message): found however the request for a person came out of the recogniser.
+#[test]
+fn staff_matters_are_recognised() {
+    for said in [
+        "Hi, I need to talk somewhere about my bill.",
+        "I'm calling about a charge from my last visit.",
+        "I have a question about my statement.",
+        "I was billed twice.",
+        "I need my records sent to my new dentist.",
+        "Can I get a refill on my prescription?",
+    ] {
+        assert!(mentions_staff_matter(&tokenize(said)), "{said}");
+    }
+    for said in ["I'd like to book a cleaning.", "Do you take Delta Dental?", "Tuesday at nine."] {
+        assert!(!mentions_staff_matter(&tokenize(said)), "{said}");
+    }
+}
+
 #[test]
 fn questions_and_plans() {
     assert_eq!(question_of(&tokenize("Do you take Delta Dental?")), Some(Question::Insurance(Some("delta dental".into()))));

@@ -258,11 +258,10 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
-    // This call's transcriptions not yet ended (counted from spawn until the task is dropped).
-    let own_runs = Arc::new(AtomicUsize::new(0));
+    let transcribers = Transcribers { tx: itx.clone(), running: Arc::new(AtomicUsize::new(0)) };
     // The turn's own transcription (not a speculative one): it waits for room in the ASR queue.
     let hear_turn = |audio: Vec<i16>, end: Instant, generation: u64, policy: &Receptionist| {
-        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, &own_runs, itx.clone());
+        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, &transcribers);
     };
     let mut speaking: Option<Speaking> = None;
     let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
@@ -488,12 +487,12 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     // pooled: p50 1271 against 1099 ms). A finished turn preempts a speculative run
                     // in the engine anyway. This call's own runs do not count: one aborted on
                     // `Resumed` in this same batch of events has not ended yet.
-                    let recogniser_idle = deps.asr.0.work_in_flight() <= own_runs.load(Ordering::Acquire);
+                    let recogniser_idle = deps.asr.0.work_in_flight() <= transcribers.running.load(Ordering::Acquire);
                     if speaking.is_none() && pending.is_empty() && !hangup_requested && recogniser_idle {
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = turn_audio(&carried, &utter, start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, &own_runs, itx.clone());
+                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, &transcribers);
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -878,6 +877,13 @@ fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn
     })
 }
 
+/// Where a call's transcriptions report, and how many of them have not ended yet (counted from
+/// spawn until the task is dropped: the idle-recogniser check leaves the call's own runs out).
+struct Transcribers {
+    tx: mpsc::Sender<Internal>,
+    running: Arc<AtomicUsize>,
+}
+
 fn spawn_transcriber(
     deps: &CallDeps,
     decoding: Decoding,
@@ -885,9 +891,9 @@ fn spawn_transcriber(
     utterance_end: Instant,
     generation: u64,
     wait_for_room: bool,
-    own_runs: &Arc<AtomicUsize>,
-    tx: mpsc::Sender<Internal>,
+    runs: &Transcribers,
 ) -> JoinHandle<()> {
+    let tx = runs.tx.clone();
     let (asr, llm, names) = (deps.asr.clone(), deps.llm.clone(), deps.names.clone());
     // Counted now, uncounted when the task ends or its abort lands.
     struct Running(Arc<AtomicUsize>);
@@ -896,8 +902,8 @@ fn spawn_transcriber(
             self.0.fetch_sub(1, Ordering::AcqRel);
         }
     }
-    own_runs.fetch_add(1, Ordering::AcqRel);
-    let running = Running(own_runs.clone());
+    runs.running.fetch_add(1, Ordering::AcqRel);
+    let running = Running(runs.running.clone());
     tokio::spawn(async move {
         let _running = running;
         let t0 = Instant::now();

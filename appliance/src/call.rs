@@ -13,8 +13,6 @@
 //! and the real policy (real tools: writes happen only here, every turn exactly once) decides; its
 //! reply plays from the buffer when it is the one prepared. Speech after the `Pause` discards it all.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fd_models::client::{AsrClient, GenerateOpts, LlmClient, TranscribeOpts, TtsClient, VadClient};
@@ -258,10 +256,9 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
     let (vad_tx, mut prob_rx, vad_task) = spawn_vad(&deps.vad, call.call_id).await;
 
     let (itx, mut irx) = mpsc::channel::<Internal>(16);
-    let transcribers = Transcribers { tx: itx.clone(), running: Arc::new(AtomicUsize::new(0)) };
     // The turn's own transcription (not a speculative one): it waits for room in the ASR queue.
     let hear_turn = |audio: Vec<i16>, end: Instant, generation: u64, policy: &Receptionist| {
-        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, &transcribers);
+        spawn_transcriber(deps, prompts.opts(policy), audio, end, generation, true, itx.clone());
     };
     let mut speaking: Option<Speaking> = None;
     let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
@@ -480,19 +477,16 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     if let Some(s) = spec.take() {
                         s.abort();
                     }
-                    // Only while nothing else is queued to say: the reply would wait anyway. And
-                    // only on an idle recogniser: most pauses are gaps between words (a call starts
-                    // dozens), so with several callers speculation would take the CPU from their
-                    // replies. Waiting for the recogniser to be free instead was worse (4 callers,
-                    // pooled: p50 1271 against 1099 ms). A finished turn preempts a speculative run
-                    // in the engine anyway. This call's own runs do not count: one aborted on
-                    // `Resumed` in this same batch of events has not ended yet.
-                    let recogniser_idle = deps.asr.0.work_in_flight() <= transcribers.running.load(Ordering::Acquire);
-                    if speaking.is_none() && pending.is_empty() && !hangup_requested && recogniser_idle {
+                    // Only while nothing else is queued to say: the reply would wait anyway. Other
+                    // callers' work does not hold it back: any finished turn preempts a speculative
+                    // run in the engine. Speculating only on an idle recogniser was measured worse
+                    // (4 G.722 callers, p50 of 1093–1284 ms over three runs against 846–1176 over
+                    // four), and so was waiting for it to be free (1271 against 1099 pooled).
+                    if speaking.is_none() && pending.is_empty() && !hangup_requested {
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = turn_audio(&carried, &utter, start, last_voice);
                         generation += 1;
-                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, &transcribers);
+                        let transcriber = spawn_transcriber(deps, prompts.opts(&policy), audio, last_voice, generation, false, itx.clone());
                         stats.started += 1;
                         spec = Some(Speculation { generation, start, last_voice, confirmed: false, heard: None, prepared: None, transcriber });
                     }
@@ -877,13 +871,6 @@ fn spawn_rehearing(names: AsrClient, opts: TranscribeOpts, audio: Vec<i16>, turn
     })
 }
 
-/// Where a call's transcriptions report, and how many of them have not ended yet (counted from
-/// spawn until the task is dropped: the idle-recogniser check leaves the call's own runs out).
-struct Transcribers {
-    tx: mpsc::Sender<Internal>,
-    running: Arc<AtomicUsize>,
-}
-
 fn spawn_transcriber(
     deps: &CallDeps,
     decoding: Decoding,
@@ -891,21 +878,10 @@ fn spawn_transcriber(
     utterance_end: Instant,
     generation: u64,
     wait_for_room: bool,
-    runs: &Transcribers,
+    tx: mpsc::Sender<Internal>,
 ) -> JoinHandle<()> {
-    let tx = runs.tx.clone();
     let (asr, llm, names) = (deps.asr.clone(), deps.llm.clone(), deps.names.clone());
-    // Counted now, uncounted when the task ends or its abort lands.
-    struct Running(Arc<AtomicUsize>);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-    runs.running.fetch_add(1, Ordering::AcqRel);
-    let running = Running(runs.running.clone());
     tokio::spawn(async move {
-        let _running = running;
         let t0 = Instant::now();
         // First without the phrase hints: a hint can pull a word the caller did not say into a
         // turn ("Okay, what do you have that afternoon?" came out "1, 2, have met after noon" while

@@ -481,7 +481,7 @@ async fn run_inner(mut call: IncomingCall, deps: &CallDeps) -> anyhow::Result<()
                     // callers' work does not hold it back: any finished turn preempts a speculative
                     // run in the engine. Speculating only on an idle recogniser was measured worse
                     // (4 G.722 callers, p50 of 1093–1284 ms over three runs against 846–1176 over
-                    // four), and so was waiting for it to be free (1271 against 1099 pooled).
+                    // five), and so was waiting for it to be free (1271 against 1099 pooled).
                     if speaking.is_none() && pending.is_empty() && !hangup_requested {
                         let start = turn_start.unwrap_or(utterance_start);
                         let audio = turn_audio(&carried, &utter, start, last_voice);

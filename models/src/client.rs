@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,8 +93,6 @@ struct ClientInner {
     timeouts: Timeouts,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     next_id: AtomicU64,
-    /// Work requests sent through this client (and its clones) whose streams are still open.
-    working: AtomicUsize,
 }
 
 /// The responses of one request, in order. Dropping it before the end cancels the request.
@@ -104,8 +102,6 @@ pub struct ResponseStream {
     rx: mpsc::UnboundedReceiver<(Response, Vec<u8>)>,
     deadline: Instant,
     finished: bool,
-    /// Counted in [`EngineClient::work_in_flight`] until dropped.
-    work: bool,
 }
 
 impl EngineClient {
@@ -117,19 +113,12 @@ impl EngineClient {
                 timeouts,
                 conn: tokio::sync::Mutex::new(None),
                 next_id: AtomicU64::new(1),
-                working: AtomicUsize::new(0),
             }),
         }
     }
 
     pub fn engine(&self) -> &str {
         &self.inner.engine
-    }
-
-    /// Work requests (not health, info or cancel) sent through this client or its clones and not
-    /// yet done with: how busy the engine is with this appliance's work right now.
-    pub fn work_in_flight(&self) -> usize {
-        self.inner.working.load(Ordering::Acquire)
     }
 
     pub fn socket(&self) -> &Path {
@@ -207,7 +196,6 @@ impl EngineClient {
     pub async fn request(&self, make: impl FnOnce(u64) -> Request, payload: &[u8]) -> Result<ResponseStream, EngineError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let req = make(id);
-        let work = req.is_work();
         let frame = encode_frame(&req, payload).map_err(|e| EngineError::BadRequest {
             engine: self.inner.engine.clone(),
             message: e.to_string(),
@@ -227,10 +215,7 @@ impl EngineClient {
         if !conn.alive.load(Ordering::Acquire) {
             return Err(self.unavailable("connection closed"));
         }
-        if work {
-            self.inner.working.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok(ResponseStream { client: self.clone(), id, rx, deadline, finished: false, work })
+        Ok(ResponseStream { client: self.clone(), id, rx, deadline, finished: false })
     }
 
     /// Ask the engine to stop request `target`.
@@ -317,9 +302,6 @@ impl ResponseStream {
 
 impl Drop for ResponseStream {
     fn drop(&mut self) {
-        if self.work {
-            self.client.inner.working.fetch_sub(1, Ordering::AcqRel);
-        }
         if !self.finished {
             let (c, id) = (self.client.clone(), self.id);
             if let Ok(h) = tokio::runtime::Handle::try_current() {

@@ -102,11 +102,6 @@ impl Request {
         }
     }
 
-    /// Work for the model (not liveness, info or a cancel, which the server loop answers).
-    pub fn is_work(&self) -> bool {
-        !matches!(self, Request::Health { .. } | Request::Info { .. } | Request::Cancel { .. })
-    }
-
     /// Work that gives way to any other work (see `Transcribe::speculative`).
     pub fn is_speculative(&self) -> bool {
         matches!(self, Request::Transcribe { speculative: true, .. })

@@ -1,25 +1,29 @@
-//! How engines share their one worker between calls: the client counts the work it has sent and
-//! not yet finished with, across its clones (the appliance starts speculative transcriptions only
-//! while the recogniser is idle), and a speculative request gives way to any other work.
+//! How engines share their one worker between calls: a speculative request gives way to any
+//! other work, and a request dropped while it is being sent does not corrupt the connection the
+//! calls share.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fd_models::client::{AsrClient, EngineError, TranscribeOpts};
-use fd_models::protocol::{Request, Response};
+use fd_models::protocol::{pcm_to_bytes, Request, Response};
 use fd_models::protocol_server::{serve, Engine, EngineInfo, Failure, Job};
 
-/// Holds a speculative transcription (or any, when `hold_all`) until it is cancelled, then
-/// reports the cancel; answers the others at once.
+/// Holds a speculative transcription until it is cancelled, then reports the cancel; answers the
+/// others at once. `holding` counts the speculations it is holding right now.
 struct Holds {
-    hold_all: bool,
+    holding: Arc<AtomicUsize>,
 }
 
 impl Engine for Holds {
     fn handle(&mut self, job: &Job) -> Result<(Response, Vec<u8>), Failure> {
-        if self.hold_all || job.request.is_speculative() {
+        if job.request.is_speculative() {
+            self.holding.fetch_add(1, Ordering::SeqCst);
             while !job.cancelled() {
                 std::thread::sleep(Duration::from_millis(5));
             }
+            self.holding.fetch_sub(1, Ordering::SeqCst);
             return Err(Failure::cancelled());
         }
         let text = "heard".to_string();
@@ -27,14 +31,17 @@ impl Engine for Holds {
     }
 }
 
-/// An engine on a fresh socket, and a client that has seen it answer.
-async fn engine(hold_all: bool) -> (tempfile::TempDir, AsrClient) {
+/// An engine on a fresh socket, a client that has seen it answer, and the engine's count of
+/// speculations it is holding.
+async fn engine() -> (tempfile::TempDir, AsrClient, Arc<AtomicUsize>) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("asr.sock");
     let s = socket.clone();
+    let holding = Arc::new(AtomicUsize::new(0));
+    let h = holding.clone();
     std::thread::spawn(move || {
         let info = EngineInfo { engine: "asr".into(), model: "test".into(), threads: 1, problem: None };
-        let _ = serve(&s, info, Ok(Box::new(Holds { hold_all })), 4);
+        let _ = serve(&s, info, Ok(Box::new(Holds { holding: h })), 4);
     });
     let client = AsrClient::new(&socket);
     for _ in 0..100 {
@@ -43,74 +50,42 @@ async fn engine(hold_all: bool) -> (tempfile::TempDir, AsrClient) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (dir, client)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn work_in_flight_counts_open_work_requests_only() {
-    let (_dir, client) = engine(true).await;
-    assert_eq!(client.0.work_in_flight(), 0);
-
-    // A clone (another call's handle on the same engine) sees the same count.
-    let other = client.clone();
-    let pcm = vec![0i16; 1600];
-    let run = tokio::spawn(async move { other.transcribe(&pcm, &TranscribeOpts::default()).await });
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = client.0.work_in_flight();
-        if seen == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(seen, 1, "the transcription in flight is counted");
-    // Liveness checks are not work.
-    client.0.health().await.unwrap();
-    assert_eq!(client.0.work_in_flight(), 1);
-
-    // Dropping the request (the speculation was discarded) cancels it and uncounts it.
-    run.abort();
-    let _ = run.await;
-    assert_eq!(client.0.work_in_flight(), 0);
-
-    // A request that ends (here with the engine's error) is uncounted too.
-    let s = client.0.request(|id| Request::Transcribe { id, sample_rate: 16_000, prompt: None, audio_ctx: None, bias: Vec::new(), speculative: false }, &[0u8; 320]).await.unwrap();
-    assert_eq!(client.0.work_in_flight(), 1);
-    s.cancel().await;
-    assert_eq!(client.0.work_in_flight(), 0);
+    (dir, client, holding)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_turn_preempts_speculative_transcriptions_running_or_queued() {
-    let (_dir, client) = engine(false).await;
+    let (_dir, client, holding) = engine().await;
     let pcm = vec![0i16; 1600];
     let speculative = TranscribeOpts { speculative: true, ..Default::default() };
-    // One caller's speculation runs (held by the engine), another's waits behind it.
+    // One caller's speculation runs (held by the engine)…
     let running = tokio::spawn({
         let (c, pcm, o) = (client.clone(), pcm.clone(), speculative.clone());
         async move { c.transcribe(&pcm, &o).await }
     });
-    let queued = tokio::spawn({
-        let (c, pcm, o) = (client.clone(), pcm.clone(), speculative.clone());
-        async move { c.transcribe(&pcm, &o).await }
-    });
-    while client.0.work_in_flight() < 2 {
+    while holding.load(Ordering::SeqCst) < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // …another's waits behind it. Frames reach the engine in the order they are sent, so it has
+    // this one before the finished turn below.
+    let spec = |id| Request::Transcribe { id, sample_rate: 16_000, prompt: None, audio_ctx: None, bias: Vec::new(), speculative: true };
+    let mut queued = client.0.request(spec, &pcm_to_bytes(&pcm)).await.unwrap();
     // A third caller's turn is over: it is heard now, not after the speculations.
     let t = tokio::time::timeout(Duration::from_secs(5), client.transcribe(&pcm, &TranscribeOpts::default())).await;
     assert_eq!(t.expect("the finished turn waited behind speculation").unwrap().text, "heard");
     // Both speculations were told there was no room (their turns get their own runs if they end).
-    for h in [running, queued] {
-        let r = tokio::time::timeout(Duration::from_secs(5), h).await.expect("the speculation was never stopped").unwrap();
-        assert!(matches!(r, Err(EngineError::Busy { .. })), "{r:?}");
-    }
+    let r = tokio::time::timeout(Duration::from_secs(5), running).await.expect("the running speculation was never stopped").unwrap();
+    assert!(matches!(r, Err(EngineError::Busy { .. })), "{r:?}");
+    let q = tokio::time::timeout(Duration::from_secs(5), queued.next()).await.expect("the queued speculation was never stopped");
+    assert!(matches!(q, Err(EngineError::Busy { .. })), "{q:?}");
     // A speculation alone is not preempted by anything but other work.
     let alone = tokio::spawn({
         let (c, o) = (client.clone(), speculative.clone());
         async move { c.transcribe(&pcm, &o).await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    while holding.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     client.0.health().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!alone.is_finished(), "a health check preempted the speculation");
